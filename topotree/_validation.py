@@ -1,0 +1,84 @@
+"""Argument checks run once, at the public boundary (in the spirit of scikit-learn's ``check_array``)."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def check_points(X, name="X", min_points=1):
+    """Return ``X`` as a C-contiguous float64 array of shape (n, d), or raise a clear error."""
+    if X is None:
+        raise TypeError(f"{name} must be an array of shape (n_points, n_dims), got None")
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} could not be read as a numeric array: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        if arr.dtype.kind == "c":
+            raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_points, n_dims), got {arr.ndim}-D array of shape {arr.shape}"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has no points")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has zero dimensions (shape {arr.shape})")
+    if arr.shape[0] < min_points:
+        raise ValueError(f"{name} has {arr.shape[0]} points; at least {min_points} are needed")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]})")
+    return arr
+
+
+def check_vector(v, n, name):
+    """Return ``v`` as a finite float64 vector of length ``n``."""
+    try:
+        arr = np.asarray(v)
+    except Exception as exc:
+        raise TypeError(f"{name} could not be read as a numeric array: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        kind = "complex" if arr.dtype.kind == "c" else "non-numeric"
+        raise TypeError(f"{name} must be real numbers, got {kind} dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D of length {n}, got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"{name} has length {arr.shape[0]} but there are {n} points")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        i = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise ValueError(f"{name} contains NaN or inf (first at index {i})")
+    return arr
+
+
+def check_int(value, name, low=None, high=None):
+    """Return ``value`` as a Python int within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def check_fraction(value, name, allow_none=True):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {value}")
+    return value
+
+
+def check_choice(value, name, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value

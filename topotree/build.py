@@ -1,0 +1,189 @@
+"""``build_tree``: the density cluster tree of a point cloud."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._assemble import assemble
+from ._merge import merge_tree_kernel
+from ._validation import check_choice, check_int, check_points, check_vector
+from .density import knn_log_density
+from .graph import adjacency, bridge_components, knn
+from .tree import ClusterTree
+
+__all__ = ["build_tree", "default_k"]
+
+
+def default_k(n: int) -> int:
+    """The default number of neighbours: about 1% of the points, clipped to [15, 50] (and < n)."""
+    return int(max(1, min(n - 1, min(50, max(15, round(0.01 * n))))))
+
+
+def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, neighbors=None,
+               progress=None) -> ClusterTree:
+    """Build the level-set tree of a density on a point cloud.
+
+    The k-nearest-neighbour graph (i ~ j if either is among the other's k nearest) carries the
+    log-density (estimated from the same neighbours, or given); the merge tree of its superlevel
+    sets is computed by sorting the points by decreasing log-density and joining components with
+    a union-find (elder rule for the persistence pairs).
+
+    Parameters
+    ----------
+    X : (n, d) array of points.
+    log_density : None, (n,) array, or callable
+        ``None`` estimates it with the kNN estimator (:func:`topotree.density.knn_log_density`);
+        an array gives its value at every point; a callable maps an (m, d) array to (m,) values
+        (the exact log-density, e.g. of a flow autoencoder's latent prior).
+    k : int, optional
+        Neighbours for the graph and the density. Default :func:`default_k` (1% of n in [15, 50]).
+    backend : {"numba", "gudhi"}
+        Union-find in numba (default, the faster by ``benchmarks/bench_tree.py``) or gudhi's ToMATo
+        hierarchy on the same graph; both give identical trees.
+    connect : bool
+        Join the graph's connected components by their shortest inter-component edges (single
+        linkage), so the top of the tree says how the clusters nest. ``False`` keeps a forest under a
+        virtual root.
+    neighbors : (n, k) int array, optional
+        Use this neighbour list as the graph instead of computing the kNN graph (then
+        ``log_density`` must be given).
+    progress : bool or None
+        Progress bar for the kNN search (``None``: shown for n >= 100,000).
+
+    Returns
+    -------
+    ClusterTree
+
+    References
+    ----------
+    Chazal, F., Guibas, L. J., Oudot, S. Y. and Skraba, P. (2013). Persistence-based clustering in
+    Riemannian manifolds. J. ACM 60(6).
+    Kent, B. P., Rinaldo, A. and Verstynen, T. (2013). DeBaCl: a Python package for interactive
+    density-based clustering. arXiv:1307.8136.
+
+    Examples
+    --------
+    >>> import numpy as np, topotree as tt
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(size=(400, 2)), rng.normal(size=(200, 2)) + [7, 0]]
+    >>> tree = tt.build_tree(X, k=15).simplify()
+    >>> len(tree.leaves), [round(tree.mass[i], 2) for i in tree.leaves]
+    (2, [0.67, 0.33])
+    """
+    X = check_points(X, "X")
+    n, d = X.shape
+    backend = check_choice(backend, "backend", {"numba", "gudhi"})
+    if k is None:
+        if n < 2:
+            raise ValueError(f"X has {n} point; at least 2 are needed to build a neighbour graph")
+        k = default_k(n)
+    else:
+        k = check_int(k, "k", low=1)
+        if n < k + 1:
+            raise ValueError(f"X has {n} points but k={k} neighbours need at least k + 1 = {k + 1} points")
+    if neighbors is not None:
+        nb = np.asarray(neighbors)
+        if nb.ndim != 2 or nb.shape[0] != n:
+            raise ValueError(f"neighbors must have shape (n_points, k) = ({n}, k), got {nb.shape}")
+        if nb.dtype.kind not in "iu":
+            raise TypeError(f"neighbors must be integer point indices, got dtype {nb.dtype}")
+        if nb.size and (nb.min() < 0 or nb.max() >= n):
+            raise ValueError(f"neighbors has indices outside [0, {n})")
+        if log_density is None:
+            raise ValueError("log_density must be given when neighbors is given (no distances to estimate it)")
+        nb = np.ascontiguousarray(nb, dtype=np.int64)
+        k = int(nb.shape[1])
+        dist = None
+    else:
+        nb, dist = knn(X, k, progress=progress)
+
+    if log_density is None:
+        f = knn_log_density(dist, d)
+        kind = "knn"
+    elif callable(log_density):
+        try:
+            values = log_density(X)
+        except Exception as exc:
+            raise ValueError(f"log_density callable failed on X of shape {X.shape}: {exc}") from exc
+        values = np.asarray(values)
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        f = check_vector(values, n, "log_density(X)")
+        kind = "given"
+    else:
+        f = check_vector(log_density, n, "log_density")
+        kind = "given"
+
+    indptr, indices = adjacency(nb)
+    bridges = bridge_components(X, indptr, indices) if connect else np.zeros((0, 2), dtype=np.int64)
+    if bridges.shape[0]:
+        indptr, indices = adjacency(nb, bridges)
+    order = np.argsort(-f, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    if backend == "numba":
+        parent, vertex, owner, basin = merge_tree_kernel(order, indptr, indices)
+    else:
+        parent, vertex, owner, basin = _gudhi_hierarchy(order, rank, indptr, indices)
+    is_leaf = np.ones(parent.shape[0], dtype=bool)
+    is_leaf[parent[parent >= 0]] = False
+    split = np.where(is_leaf, -1, vertex)
+    arrays = assemble(f, order, rank, parent, split, owner, basin)
+    return ClusterTree(log_density=f, neighbors=nb, bridges=bridges, k=int(k), density=kind, **arrays)
+
+
+def _gudhi_hierarchy(order, rank, indptr, indices):
+    """The same hierarchy from gudhi's ToMATo (Chazal et al. 2013), in the numba kernel's terms.
+
+    ToMATo gives the raw clusters (steepest-ascent basins) and the persistence pairs in the order of
+    the merges; the density is passed as ``-rank`` so ties are broken exactly as in the numba kernel.
+    Each merge vertex's node is then joined to the current clusters of its higher neighbours.
+    """
+    from gudhi.clustering.tomato import Tomato
+
+    n = order.shape[0]
+    lists = [indices[indptr[i]:indptr[i + 1]] for i in range(n)]
+    weights = -rank.astype(np.float64)
+    t = Tomato(graph_type="manual", density_type="manual").fit(lists, weights=weights)
+    raw = np.asarray(t.leaf_labels_, dtype=np.int64)
+    n_raw = int(raw.max()) + 1 if n else 0
+    # a raw cluster's peak is its point of lowest rank; its node id is assigned in rank order below
+    peak_rank = np.full(n_raw, n, dtype=np.int64)
+    np.minimum.at(peak_rank, raw, rank)
+    merge_ranks = np.unique((-np.asarray(t.diagram_, dtype=np.float64).reshape(-1, 2)[:, 1]).astype(np.int64))
+    # nodes in creation order: leaves at their peaks, merge nodes at their vertices
+    events = np.sort(np.concatenate([peak_rank, merge_ranks]))
+    node_of_rank = np.full(n, -1, dtype=np.int64)
+    node_of_rank[events] = np.arange(events.shape[0])
+    node_parent = np.full(events.shape[0], -1, dtype=np.int64)
+    node_vertex = order[events]
+    cluster_node = node_of_rank[peak_rank]  # current node of each raw-cluster union-find root
+    uf = np.arange(n_raw)
+
+    def find(c):
+        while uf[c] != c:
+            uf[c] = uf[uf[c]]
+            c = uf[c]
+        return c
+
+    for r in merge_ranks:
+        v = order[r]
+        nb = indices[indptr[v]:indptr[v + 1]]
+        roots = {find(raw[u]) for u in nb[rank[nb] < r]}
+        node = node_of_rank[r]
+        for c in roots:
+            node_parent[cluster_node[c]] = node
+        roots = sorted(roots)
+        for c in roots[1:]:
+            uf[c] = roots[0]
+        cluster_node[roots[0]] = node
+    # owner: the ancestor of a point's basin leaf whose level interval holds the point
+    basin = node_of_rank[peak_rank[raw]]
+    owner = basin.copy()
+    node_rank = events
+    start_rank = np.where(node_parent >= 0, node_rank[np.maximum(node_parent, 0)], n)
+    for v in range(n):
+        a = owner[v]
+        while start_rank[a] <= rank[v]:
+            a = node_parent[a]
+        owner[v] = a
+    return node_parent, node_vertex, owner, basin

@@ -1,0 +1,217 @@
+"""k-nearest-neighbour search and the symmetric neighbourhood graph.
+
+The search uses the fastest exact method that fits the dimension: a scipy KD-tree queried on all
+cores in low dimension, brute-force blocks (one BLAS product a block) in high dimension.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from ._progress import progress_bar
+
+_KDTREE_MAX_DIM = 16
+_CHUNK = 50_000
+
+
+def knn(X, k, *, progress=None, n_jobs=-1):
+    """Exact k nearest neighbours of every point, the point itself excluded.
+
+    Parameters
+    ----------
+    X : (n, d) float64 array, already validated.
+    k : int, 1 <= k < n.
+    progress : bool or None
+        Show a progress bar; ``None`` shows one for n >= 100,000.
+    n_jobs : int
+        Worker threads for the KD-tree (-1: all cores).
+
+    Returns
+    -------
+    indices : (n, k) int64, sorted by distance.
+    distances : (n, k) float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> idx, dist = knn(np.array([[0.0], [1.0], [3.0]]), 1)
+    >>> idx.ravel().tolist(), dist.ravel().tolist()
+    ([1, 0, 1], [1.0, 1.0, 2.0])
+    """
+    n, d = X.shape
+    show = n >= 100_000 if progress is None else bool(progress)
+    idx = np.empty((n, k + 1), dtype=np.int64)
+    dist = np.empty((n, k + 1), dtype=np.float64)
+    chunks = range(0, n, _CHUNK)
+    bar = progress_bar(total=n, desc="kNN", disable=not show)
+    if d <= _KDTREE_MAX_DIM:
+        tree = cKDTree(X)
+        for lo in chunks:
+            hi = min(n, lo + _CHUNK)
+            dd, ii = tree.query(X[lo:hi], k=k + 1, workers=n_jobs)
+            dist[lo:hi] = dd.reshape(hi - lo, k + 1)
+            idx[lo:hi] = ii.reshape(hi - lo, k + 1)
+            bar.update(hi - lo)
+    else:
+        sq = np.einsum("ij,ij->i", X, X)
+        block = max(1, min(_CHUNK, int(2e8 // (8 * n))))
+        for lo in range(0, n, block):
+            hi = min(n, lo + block)
+            d2 = sq[lo:hi, None] + sq[None, :] - 2.0 * (X[lo:hi] @ X.T)
+            part = np.argpartition(d2, k, axis=1)[:, : k + 1]
+            pd = np.take_along_axis(d2, part, axis=1)
+            o = np.argsort(pd, axis=1, kind="stable")
+            idx[lo:hi] = np.take_along_axis(part, o, axis=1)
+            # recompute exact distances of the chosen neighbours (the expansion above loses digits)
+            diff = X[lo:hi, None, :] - X[idx[lo:hi]]
+            dist[lo:hi] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+            bar.update(hi - lo)
+        o = np.argsort(dist, axis=1, kind="stable")
+        idx = np.take_along_axis(idx, o, axis=1)
+        dist = np.take_along_axis(dist, o, axis=1)
+    bar.close()
+    return _drop_self(idx, dist)
+
+
+@njit(cache=True)
+def _drop_self_kernel(idx, dist, out_i, out_d):
+    n, kp1 = idx.shape
+    for i in range(n):
+        pos = kp1 - 1  # drop the last neighbour unless the point itself is listed
+        for j in range(kp1):
+            if idx[i, j] == i:
+                pos = j
+                break
+        c = 0
+        for j in range(kp1):
+            if j != pos:
+                out_i[i, c] = idx[i, j]
+                out_d[i, c] = dist[i, j]
+                c += 1
+
+
+def _drop_self(idx, dist):
+    n, kp1 = idx.shape
+    out_i = np.empty((n, kp1 - 1), dtype=np.int64)
+    out_d = np.empty((n, kp1 - 1), dtype=np.float64)
+    _drop_self_kernel(idx, dist, out_i, out_d)
+    return out_i, out_d
+
+
+@njit(cache=True)
+def _csr_kernel(neighbors, bridges, n):
+    """Symmetric adjacency (CSR) of the union of the kNN lists and the bridge edges, no self loops."""
+    k = neighbors.shape[1]
+    deg = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        for j in range(k):
+            u = neighbors[i, j]
+            if u != i:
+                deg[i + 1] += 1
+                deg[u + 1] += 1
+    for e in range(bridges.shape[0]):
+        deg[bridges[e, 0] + 1] += 1
+        deg[bridges[e, 1] + 1] += 1
+    indptr = np.cumsum(deg)
+    fill = indptr[:-1].copy()
+    indices = np.empty(indptr[-1], dtype=np.int64)
+    for i in range(n):
+        for j in range(k):
+            u = neighbors[i, j]
+            if u != i:
+                indices[fill[i]] = u
+                fill[i] += 1
+                indices[fill[u]] = i
+                fill[u] += 1
+    for e in range(bridges.shape[0]):
+        a, b = bridges[e, 0], bridges[e, 1]
+        indices[fill[a]] = b
+        fill[a] += 1
+        indices[fill[b]] = a
+        fill[b] += 1
+    # sort and deduplicate each row
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    w = 0
+    for i in range(n):
+        row = np.sort(indices[indptr[i]:indptr[i + 1]])
+        last = -1
+        for u in row:
+            if u != last:
+                indices[w] = u
+                w += 1
+                last = u
+        out_ptr[i + 1] = w
+    return out_ptr, indices[:w].copy()
+
+
+def adjacency(neighbors, bridges=None):
+    """CSR arrays ``(indptr, indices)`` of the undirected graph: i ~ j if either lists the other.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ptr, ind = adjacency(np.array([[1], [0], [1]]))
+    >>> [ind[ptr[i]:ptr[i + 1]].tolist() for i in range(3)]
+    [[1], [0, 2], [1]]
+    """
+    n = neighbors.shape[0]
+    if bridges is None:
+        bridges = np.zeros((0, 2), dtype=np.int64)
+    return _csr_kernel(np.ascontiguousarray(neighbors, dtype=np.int64),
+                       np.ascontiguousarray(bridges, dtype=np.int64), n)
+
+
+def bridge_components(X, indptr, indices, max_exact=64):
+    """Edges that join the graph's connected components into one, shortest first.
+
+    The components are linked by a minimum spanning tree over their closest point pairs
+    (single linkage between components). With more than ``max_exact`` components the candidate
+    pairs are restricted to a minimum spanning tree of the component centroids, each pair still
+    joined through its exact closest points.
+
+    Returns an (c - 1, 2) int64 array of point pairs.
+    """
+    n = len(indptr) - 1
+    data = np.ones(len(indices), dtype=np.int8)
+    rows = np.repeat(np.arange(n), np.diff(indptr))
+    graph = coo_matrix((data, (rows, indices)), shape=(n, n)).tocsr()
+    c, comp = connected_components(graph, directed=False)
+    if c == 1:
+        return np.zeros((0, 2), dtype=np.int64)
+    members = [np.flatnonzero(comp == i) for i in range(c)]
+    trees = [cKDTree(X[m]) for m in members]
+    if c <= max_exact:
+        pairs = [(a, b) for a in range(c) for b in range(a + 1, c)]
+    else:
+        from scipy.sparse.csgraph import minimum_spanning_tree
+        from scipy.spatial.distance import cdist
+
+        cent = np.array([X[m].mean(axis=0) for m in members])
+        mst = minimum_spanning_tree(cdist(cent, cent) + 1e-300).tocoo()
+        pairs = list(zip(mst.row.tolist(), mst.col.tolist()))
+    cand = []
+    for a, b in pairs:
+        small, big = (a, b) if len(members[a]) <= len(members[b]) else (b, a)
+        dd, ii = trees[big].query(X[members[small]], k=1)
+        j = int(np.argmin(dd))
+        p, q = int(members[small][j]), int(members[big][ii[j]])
+        cand.append((float(dd[j]), min(p, q), max(p, q), a, b))
+    cand.sort()
+    parent = list(range(c))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    out = []
+    for _, p, q, a, b in cand:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[ra] = rb
+            out.append((p, q))
+    return np.asarray(out, dtype=np.int64).reshape(-1, 2)
