@@ -117,7 +117,10 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
     bridges = bridge_components(X, indptr, indices) if connect else np.zeros((0, 2), dtype=np.int64)
     if bridges.shape[0]:
         indptr, indices = adjacency(nb, bridges)
-    order = np.argsort(-f, kind="stable")
+    # ties (two points that are each other's k-th neighbour share r_k) are broken by an intrinsic
+    # key, the mean log-distance to the neighbours, so the tree does not depend on the points' order
+    tie = np.log(np.maximum(dist, 1e-300)).mean(axis=1) if dist is not None else np.zeros(n)
+    order = np.lexsort((tie, -f)).astype(np.int64)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     if backend == "numba":
@@ -128,7 +131,7 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
     is_leaf[parent[parent >= 0]] = False
     split = np.where(is_leaf, -1, vertex)
     arrays = assemble(f, order, rank, parent, split, owner, basin)
-    return ClusterTree(log_density=f, neighbors=nb, bridges=bridges, k=int(k), density=kind, **arrays)
+    return ClusterTree(log_density=f, order=order, neighbors=nb, bridges=bridges, k=int(k), density=kind, **arrays)
 
 
 def _gudhi_hierarchy(order, rank, indptr, indices):

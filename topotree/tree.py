@@ -15,7 +15,7 @@ from ._validation import check_fraction
 
 __all__ = ["ClusterTree", "Node", "Simplification", "load_tree"]
 
-_ARRAYS = ("log_density", "neighbors", "bridges", "parent", "start", "end", "mass", "peak", "split",
+_ARRAYS = ("log_density", "order", "neighbors", "bridges", "parent", "start", "end", "mass", "peak", "split",
            "member_order", "member_lo", "member_hi", "owner", "basin", "diagram", "essential")
 
 
@@ -74,6 +74,8 @@ class ClusterTree:
     Attributes
     ----------
     log_density : (n,) log-density at every point (estimated or given).
+    order : (n,) the points by decreasing log-density, the order in which they enter the
+        superlevel sets (ties broken by the mean log-distance to the neighbours).
     neighbors : (n, k) indices of each point's k nearest neighbours; the graph is their
         symmetrisation (i ~ j if either lists the other) plus the edges in ``bridges``.
     bridges : (b, 2) point pairs added to join the graph's components (empty when it is connected).
@@ -84,6 +86,7 @@ class ClusterTree:
     """
 
     log_density: np.ndarray
+    order: np.ndarray
     neighbors: np.ndarray
     bridges: np.ndarray
     parent: np.ndarray
@@ -275,7 +278,7 @@ class ClusterTree:
             rules.append(f"min_mass = max(0.005, k/n) = {min_mass:.4g}")
         rule = "; ".join(rules) if rules else "given"
         arrays = _simplified_arrays(self, min_persistence, min_mass)
-        return ClusterTree(log_density=self.log_density, neighbors=self.neighbors, bridges=self.bridges,
+        return ClusterTree(log_density=self.log_density, order=self.order, neighbors=self.neighbors, bridges=self.bridges,
                            k=self.k, density=self.density,
                            simplification=Simplification(float(min_persistence), float(min_mass), rule),
                            **arrays)
@@ -387,8 +390,58 @@ def _simplified_arrays(tree: ClusterTree, min_persistence: float, min_mass: floa
         new_parent[par == 0] = -1
     b = bottom[tops]
     new_split = np.where(n_alive_kids[b] >= 2, tree.split[b], -1)
-    order = np.argsort(-tree.log_density, kind="stable")
+    order = np.asarray(tree.order)
     rank = np.empty_like(order)
     rank[order] = np.arange(order.shape[0])
+    leaf_of = _absorb_pruned(tree, alive, rep, n_alive_kids, rank)
     return assemble(tree.log_density, order, rank, new_parent, new_split,
-                    idx[rep[tree.owner]], idx[rep[tree.basin]])
+                    idx[rep[tree.owner]], idx[leaf_of[tree.basin]])
+
+
+def _absorb_pruned(tree, alive, rep, n_alive_kids, rank):
+    """For every node, the node (a chain top) whose leaf takes its basin's points.
+
+    A removed branch hanging from node P (which splits at vertex v) goes to the basin of v's
+    highest neighbour inside a kept child of P, as ToMATo joins a pruned cluster to the cluster on
+    the other side of the merge vertex; when P keeps no child, to P itself.
+    """
+    M = tree.n_nodes
+    parent = np.asarray(tree.parent)
+    size = subtree_sum(parent, np.ones(M)).astype(np.int64)
+    top_pruned = np.full(M, -1, dtype=np.int64)
+    for i in range(M):
+        p = parent[i]
+        if p >= 0 and not alive[i]:
+            top_pruned[i] = i if alive[p] else top_pruned[p]
+    target = np.full(M, -1, dtype=np.int64)  # per pruned top: a leaf of the current tree, or -1
+    tops = np.flatnonzero(top_pruned == np.arange(M))
+    if tops.size:
+        from .graph import adjacency
+
+        ptr, ind = adjacency(tree.neighbors, tree.bridges)
+        for c in tops:
+            p = parent[c]
+            if n_alive_kids[p] == 0:
+                continue
+            v = tree.split[p]
+            nb = ind[ptr[v]:ptr[v + 1]]
+            nb = nb[rank[nb] < rank[v]]
+            own = tree.owner[nb]
+            kids = [k for k in tree.children(p) if alive[k]]
+            inside = np.zeros(nb.shape[0], dtype=bool)
+            for k in kids:
+                inside |= (own >= k) & (own < k + size[k])
+            u = nb[inside][np.argmin(rank[nb[inside]])]
+            target[c] = tree.basin[u]
+    leaf_of = rep.copy()
+    resolved = np.full(M, -1, dtype=np.int64)
+    depth = tree.depth
+    for t in tops[np.argsort(-depth[tops], kind="stable")]:  # a target lies deeper than its branch
+        if target[t] < 0:
+            resolved[t] = rep[parent[t]]
+        else:
+            top = top_pruned[target[t]]
+            resolved[t] = rep[target[t]] if top < 0 else resolved[top]
+    pruned = top_pruned >= 0
+    leaf_of[pruned] = resolved[top_pruned[pruned]]
+    return leaf_of

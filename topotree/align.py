@@ -1,0 +1,657 @@
+"""Correspondence-free alignment of two latent spaces from their matched cluster trees.
+
+``procrustes`` fits a map from paired points (the supervised case); ``align`` derives the pairs
+itself from the two clouds' density cluster trees (no point correspondences) and refines the map
+by iterative closest points restricted to matched clusters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from ._validation import check_choice, check_int, check_points
+
+__all__ = ["Alignment", "align", "procrustes", "chamfer_score"]
+
+_KINDS = {"orthogonal", "similarity", "affine"}
+
+
+# ---------------------------------------------------------------------------------------- result
+@dataclass(frozen=True, eq=False)
+class Alignment:
+    """A map from space A to space B: ``transform(X) = X @ matrix + offset``.
+
+    Attributes
+    ----------
+    kind : "orthogonal", "similarity" or "affine".
+    matrix : (d_a, d_b) linear part (for orthogonal/similarity: ``scale`` times a semi-orthogonal
+        matrix, orthonormal rows if d_a <= d_b, orthonormal columns otherwise).
+    offset : (d_b,) translation.
+    scale : float, the isotropic scale (1 for orthogonal; for affine the mean singular value).
+    matching : the tree matching the anchors came from (None for :func:`procrustes`).
+    anchors : (anchors_a, anchors_b, weights) used for the fit.
+    residuals : (m,) per-anchor residual ``|T(a) - b|``.
+    score : diagnostic needing no ground truth (lower is better): the symmetric mean
+        nearest-neighbour distance between T(A) and B divided by B's RMS spread (NaN when the
+        clouds were not given, as in :func:`procrustes`).
+    mutual_nn : fraction of T(A)'s points whose nearest neighbour in B has them as its nearest
+        neighbour too (NaN when not computed).
+    info : dict of extra diagnostics (trees, candidates tried, ICP steps accepted, ...).
+    """
+
+    kind: str
+    matrix: np.ndarray
+    offset: np.ndarray
+    scale: float
+    matching: object = None
+    anchors: tuple = ()
+    residuals: np.ndarray = field(default=None, repr=False)
+    score: float = float("nan")
+    mutual_nn: float = float("nan")
+    info: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        for arr in (self.matrix, self.offset, self.residuals):
+            if isinstance(arr, np.ndarray):
+                arr.setflags(write=False)
+
+    @property
+    def dim_a(self) -> int:
+        return int(self.matrix.shape[0])
+
+    @property
+    def dim_b(self) -> int:
+        return int(self.matrix.shape[1])
+
+    def transform(self, X) -> np.ndarray:
+        """Map points of space A (rows of ``X``, shape (m, d_a)) into space B."""
+        X = check_points(X, "X")
+        if X.shape[1] != self.dim_a:
+            raise ValueError(f"X must have {self.dim_a} columns (space A's dimension), got {X.shape[1]}")
+        return X @ self.matrix + self.offset
+
+    def inverse_transform(self, Y) -> np.ndarray:
+        """Map points of space B back into space A.
+
+        Exists when the linear part is injective (d_a <= d_b and full rank); when d_a < d_b it is
+        the left inverse, which projects B's points onto the image of A first.
+        """
+        Y = check_points(Y, "Y")
+        if Y.shape[1] != self.dim_b:
+            raise ValueError(f"Y must have {self.dim_b} columns (space B's dimension), got {Y.shape[1]}")
+        M = self.matrix
+        if self.dim_a > self.dim_b or np.linalg.matrix_rank(M) < self.dim_a:
+            raise ValueError(f"the map from {self.dim_a} to {self.dim_b} dims is not injective; it has no inverse")
+        if self.kind in ("orthogonal", "similarity"):
+            return (Y - self.offset) @ M.T / self.scale**2
+        return (Y - self.offset) @ np.linalg.pinv(M)
+
+
+# ---------------------------------------------------------------------------------------- fitting
+def _weights(w, n, name="weights"):
+    if w is None:
+        return np.full(n, 1.0 / n)
+    w = np.asarray(w, dtype=np.float64)
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"{name} must be 1-D of length {n}, got shape {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"{name} must be finite, non-negative and not all zero")
+    return w / w.sum()
+
+
+def _fit(A, B, w, kind, allow_reflection=True, ridge=0.0):
+    """Weighted least-squares fit of B ~ A @ M + t in the given family. Returns (M, t, scale)."""
+    mu_a = w @ A
+    mu_b = w @ B
+    Ac = A - mu_a
+    Bc = B - mu_b
+    C = (Ac * w[:, None]).T @ Bc  # (d_a, d_b)
+    U, S, Vt = np.linalg.svd(C, full_matrices=False)
+    if not allow_reflection and A.shape[1] == B.shape[1]:
+        if np.linalg.det(U) * np.linalg.det(Vt) < 0:
+            U = U.copy()
+            U[:, -1] *= -1
+            S = S.copy()
+            S[-1] *= -1
+    R = U @ Vt
+    var_a = float(np.sum(w * np.sum(Ac**2, axis=1)))
+    if kind == "orthogonal":
+        s = 1.0
+    else:
+        s = float(S.sum() / var_a) if var_a > 0 else 1.0
+    M = s * R
+    if kind == "affine":
+        G = (Ac * w[:, None]).T @ Ac
+        lam = float(ridge) * (np.trace(G) / A.shape[1] if np.trace(G) > 0 else 1.0)
+        # minimise sum w |Ac M - Bc|^2 + lam |M - s R|^2  (ridge towards the similarity fit)
+        reg = lam + 1e-12 * max(np.trace(G), 1e-300)
+        M = np.linalg.solve(G + reg * np.eye(A.shape[1]), C + reg * s * R)
+        sv = np.linalg.svd(M, compute_uv=False)
+        s = float(sv.mean())
+    t = mu_b - mu_a @ M
+    return M, t, s
+
+
+def procrustes(anchors_a, anchors_b, transform="similarity", *, weights=None, allow_reflection=True,
+               ridge=0.0) -> Alignment:
+    """Fit the map from paired points (the supervised version of :func:`align`).
+
+    Parameters
+    ----------
+    anchors_a : (m, d_a) points in space A; anchors_b : (m, d_b) their counterparts in space B.
+    transform : {"orthogonal", "similarity", "affine"}
+        Orthogonal: ``b = a R + t``; similarity: ``b = s a R + t``; affine: ``b = a M + t``. R is
+        semi-orthogonal when d_a != d_b.
+    weights : (m,) non-negative weights, optional.
+    allow_reflection : bool
+        Allow det(R) = -1 (default). A latent space has no privileged handedness.
+    ridge : float
+        Affine only: penalty pulling M towards the similarity fit, relative to A's mean variance per
+        dimension; needed when there are fewer than d_a + 1 anchors in general position.
+
+    Returns
+    -------
+    Alignment (``matching`` is None, ``score`` NaN).
+
+    References
+    ----------
+    Schönemann, P. H. (1966). A generalized solution of the orthogonal Procrustes problem.
+    Psychometrika 31(1). Umeyama, S. (1991). Least-squares estimation of transformation parameters
+    between two point patterns. IEEE TPAMI 13(4).
+
+    Examples
+    --------
+    >>> import numpy as np, topotree as tt
+    >>> A = np.random.default_rng(0).normal(size=(10, 3))
+    >>> B = 2.0 * A[:, ::-1] + 1.0
+    >>> al = tt.procrustes(A, B, "similarity")
+    >>> round(al.scale, 6), bool(np.allclose(al.transform(A), B))
+    (2.0, True)
+    """
+    A = check_points(anchors_a, "anchors_a")
+    B = check_points(anchors_b, "anchors_b")
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(f"anchors_a and anchors_b must have the same number of rows, got {A.shape[0]} and {B.shape[0]}")
+    transform = check_choice(transform, "transform", _KINDS)
+    w = _weights(weights, A.shape[0])
+    if not np.isfinite(ridge) or ridge < 0:
+        raise ValueError(f"ridge must be finite and >= 0, got {ridge}")
+    M, t, s = _fit(A, B, w, transform, allow_reflection, ridge)
+    res = np.linalg.norm(A @ M + t - B, axis=1)
+    return Alignment(kind=transform, matrix=M, offset=t, scale=s, anchors=(A, B, w), residuals=res)
+
+
+# ---------------------------------------------------------------------------------------- diagnostic
+def chamfer_score(TA, B, *, max_points=3000, seed=0, return_mutual=False):
+    """Symmetric mean nearest-neighbour distance between two clouds, over B's RMS spread.
+
+    Needs no correspondence; 0 for identical clouds. Both clouds are subsampled to ``max_points``.
+    With ``return_mutual`` also the mutual-nearest-neighbour fraction.
+    """
+    rng = np.random.default_rng(seed)
+    if TA.shape[0] > max_points:
+        TA = TA[rng.choice(TA.shape[0], max_points, replace=False)]
+    if B.shape[0] > max_points:
+        B = B[rng.choice(B.shape[0], max_points, replace=False)]
+    spread = np.sqrt(np.mean(np.sum((B - B.mean(0)) ** 2, axis=1))) or 1.0
+    da, ia = cKDTree(B).query(TA)
+    db, ib = cKDTree(TA).query(B)
+    score = 0.5 * (da.mean() + db.mean()) / spread
+    if return_mutual:
+        return float(score), float(np.mean(ib[ia] == np.arange(TA.shape[0])))
+    return float(score)
+
+
+# ---------------------------------------------------------------------------------------- trees
+def _gmm_log_density(X, max_components=32, seed=0, max_fit=20000):
+    """Log-density of a Gaussian mixture (full covariances) with its size chosen by BIC."""
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(seed)
+    Xf = X[rng.choice(X.shape[0], max_fit, replace=False)] if X.shape[0] > max_fit else X
+    n, d = Xf.shape
+    per = d + d * (d + 1) / 2 + 1
+    hi = int(max(1, min(max_components, (n / 5) // per if per else max_components)))
+    hi = max(hi, min(max_components, 4))
+
+    def fit(c, cov):
+        g = GaussianMixture(c, covariance_type=cov, reg_covar=1e-4 * float(np.var(Xf, axis=0).mean()),
+                            n_init=1, random_state=seed, max_iter=200, init_params="k-means++")
+        g.fit(Xf)
+        return g.bic(Xf), g
+
+    best = None
+    for cov in ("full", "diag") if d > 8 else ("full",):
+        cand = sorted(set(int(round(c)) for c in np.geomspace(1, hi if cov == "full" else max_components, 8)))
+        scores = {}
+        for c in cand:
+            scores[c] = fit(c, cov)
+        c0 = min(scores, key=lambda c: scores[c][0])
+        # refine around the coarse optimum
+        lo_c = max(1, max(c for c in cand if c <= c0) if c0 == cand[0] else max(c for c in cand if c < c0))
+        hi_c = min(c for c in cand if c > c0) if c0 != cand[-1] else c0
+        for c in range(lo_c, hi_c + 1):
+            if c not in scores:
+                scores[c] = fit(c, cov)
+        c0 = min(scores, key=lambda c: scores[c][0])
+        if best is None or scores[c0][0] < best[0]:
+            best = scores[c0]
+    return best[1].score_samples(X), best[1]
+
+
+def _build(X, density, k, seed):
+    from .build import build_tree
+
+    if density == "gmm":
+        f, _ = _gmm_log_density(X, seed=seed)
+        return build_tree(X, log_density=f, k=k, progress=False).simplify()
+    return build_tree(X, k=k, progress=False).simplify()
+
+
+def _subtree_leaves(tree):
+    """For every node, the positions (in ``tree.leaves``) of the leaves below it."""
+    pos = {leaf: i for i, leaf in enumerate(tree.leaves)}
+    out = [set() for _ in range(tree.n_nodes)]
+    for i in range(tree.n_nodes - 1, -1, -1):  # children after parents in preorder
+        if i in pos:
+            out[i].add(pos[i])
+        p = tree.parent[i]
+        if p >= 0:
+            out[p] |= out[i]
+    return [frozenset(s) for s in out]
+
+
+def _growth_curves(tree, n_levels=48):
+    """Per leaf: the mass of the component holding its peak at levels given as superlevel-set masses."""
+    f = np.asarray(tree.log_density)
+    n = f.shape[0]
+    fs = np.sort(f)[::-1]
+    qs = np.linspace(0.02, 1.0, n_levels)
+    levels = fs[np.minimum((qs * n).astype(int), n - 1)]
+    sub = _subtree_leaves(tree)
+    leaf_pos = tree.labels()  # basin leaf of each point
+    curves = np.zeros((len(tree.leaves), n_levels))
+    for li, leaf in enumerate(tree.leaves):
+        chain = [leaf]
+        while tree.parent[chain[-1]] >= 0:
+            chain.append(int(tree.parent[chain[-1]]))
+        for j, lam in enumerate(levels):
+            node = chain[-1]
+            for a in chain:
+                if tree.start[a] < lam:
+                    node = a
+                    break
+            members = tree.members(node)
+            curves[li, j] = np.count_nonzero(f[members] >= lam) / n
+    del sub, leaf_pos
+    return curves
+
+
+# ---------------------------------------------------------------------------------------- matching fallback
+def _leaf_features(tree, X):
+    labels = tree.labels()
+    k = len(tree.leaves)
+    cent = np.zeros((k, X.shape[1]))
+    mass = np.bincount(labels, minlength=k) / X.shape[0]
+    for i in range(k):
+        m = labels == i
+        cent[i] = X[m].mean(0) if m.any() else X[tree.peak[tree.leaves[i]]]
+    spread = np.sqrt(np.mean(np.sum((X - X.mean(0)) ** 2, axis=1))) or 1.0
+    D = np.linalg.norm(cent[:, None] - cent[None], axis=2) / spread
+    return labels, cent, mass, D
+
+
+def _pairwise_cost(perm, Da, Db):
+    """Mean absolute discrepancy of the normalised centroid distances under the leaf map perm."""
+    sel = perm >= 0
+    idx = np.flatnonzero(sel)
+    if idx.size < 2:
+        return 0.0
+    return float(np.mean(np.abs(Da[np.ix_(idx, idx)] - Db[np.ix_(perm[idx], perm[idx])])))
+
+
+def _objective(perm, U, Da, Db, alpha):
+    idx = np.flatnonzero(perm >= 0)
+    return alpha * float(U[idx, perm[idx]].mean()) + _pairwise_cost(perm, Da, Db)
+
+
+def _local_search(perm, U, Da, Db, alpha, kb, max_rounds=20):
+    """2-opt: swap the images of two A-leaves, or move an A-leaf to an unused B-leaf."""
+    perm = perm.copy()
+    best = _objective(perm, U, Da, Db, alpha)
+    ka = perm.shape[0]
+    for _ in range(max_rounds):
+        improved = False
+        for i in range(ka):
+            for j in range(i + 1, ka):
+                perm[i], perm[j] = perm[j], perm[i]
+                c = _objective(perm, U, Da, Db, alpha)
+                if c < best - 1e-12:
+                    best, improved = c, True
+                else:
+                    perm[i], perm[j] = perm[j], perm[i]
+            used = set(perm.tolist())
+            for b in range(kb):
+                if b in used:
+                    continue
+                old = perm[i]
+                perm[i] = b
+                c = _objective(perm, U, Da, Db, alpha)
+                if c < best - 1e-12:
+                    best, improved = c, True
+                    used = set(perm.tolist())
+                else:
+                    perm[i] = old
+        if not improved:
+            break
+    return perm, best
+
+
+def _candidate_leaf_maps(fa, fb, curves_a, curves_b, n_candidates=6, seed=0):
+    """Candidate injective leaf maps A -> B (A assumed to have no more leaves than B), best first."""
+    from scipy.optimize import linear_sum_assignment, quadratic_assignment
+
+    _, _, mass_a, Da = fa
+    _, _, mass_b, Db = fb
+    ka, kb = Da.shape[0], Db.shape[0]
+    U = np.abs(curves_a[:, None, :] - curves_b[None, :, :]).mean(2)
+    U = U / (np.median(U) + 1e-12) * 0.05  # unary in the units of the pairwise cost
+    alpha = 1.0
+    starts = []
+    r, c = linear_sum_assignment(U)
+    p = np.full(ka, -1)
+    p[r] = c
+    starts.append(p)
+    rng = np.random.default_rng(seed)
+    n = max(ka, kb)
+    Sa = np.zeros((n, n))
+    Sb = np.zeros((n, n))
+    Sa[:ka, :ka] = np.exp(-Da)
+    Sb[:kb, :kb] = np.exp(-Db)
+    if ka >= 2:
+        for trial in range(6):
+            opts = {"maximize": True, "rng": int(rng.integers(1 << 31))}
+            if trial == 0:
+                P0 = np.zeros((n, n))
+                full = np.full(n, -1)
+                full[:ka] = p
+                rest = [b for b in range(n) if b not in set(p.tolist())]
+                full[ka:] = rest[: n - ka]
+                P0[np.arange(n), full] = 1
+                opts["P0"] = P0
+            else:
+                opts["P0"] = "randomized"
+            try:
+                res = quadratic_assignment(Sa, Sb, method="faq", options=opts)
+            except Exception:  # pragma: no cover - scipy versions
+                continue
+            q = np.asarray(res.col_ind)[:ka].copy()
+            q[q >= kb] = -1
+            # fill any A-leaf sent to padding with the cheapest free B-leaf
+            free = [b for b in range(kb) if b not in set(q.tolist())]
+            for i in np.flatnonzero(q < 0):
+                if free:
+                    q[i] = free.pop(0)
+            starts.append(q)
+    seen = {}
+    for s in starts:
+        perm, cost = _local_search(s, U, Da, Db, alpha, kb)
+        seen[tuple(perm.tolist())] = cost
+    # near-ties: single swaps of the best map (ambiguous siblings)
+    best = min(seen, key=seen.get)
+    bp = np.array(best)
+    for i in range(ka):
+        for j in range(i + 1, ka):
+            q = bp.copy()
+            q[i], q[j] = q[j], q[i]
+            key = tuple(q.tolist())
+            if key not in seen:
+                seen[key] = _objective(q, U, Da, Db, alpha)
+    ranked = sorted(seen, key=seen.get)[:n_candidates]
+    return [np.array(r) for r in ranked], [seen[r] for r in ranked]
+
+
+# ---------------------------------------------------------------------------------------- anchors and ICP
+def _node_pairs(tree_a, tree_b, leaf_map):
+    """Node pairs implied by a leaf map: leaves, plus internal nodes whose leaf sets correspond."""
+    sub_a = _subtree_leaves(tree_a)
+    sub_b = _subtree_leaves(tree_b)
+    by_set_b = {s: i for i, s in enumerate(sub_b)}
+    pairs = []
+    for na in range(tree_a.n_nodes):
+        s = sub_a[na]
+        if not s:
+            continue
+        img = frozenset(int(leaf_map[i]) for i in s if leaf_map[i] >= 0)
+        if len(img) != len(s):
+            continue
+        nb = by_set_b.get(img)
+        if nb is not None:
+            pairs.append((na, nb))
+    if not any(tree_a.parent[a] < 0 for a, _ in pairs):
+        pairs.append((0, 0))  # the roots always correspond
+    return pairs, sub_a, sub_b
+
+
+def _anchors(X, f, labels, leafsets, quantiles=(1.0, 0.5, 0.25)):
+    """Centroids of the densest fractions of each node's points (points whose basin leaf is below it)."""
+    out = []
+    for s in leafsets:
+        m = np.flatnonzero(np.isin(labels, list(s)))
+        order = m[np.argsort(-f[m], kind="stable")]
+        for q in quantiles:
+            top = order[: max(1, int(round(q * order.shape[0])))]
+            out.append(X[top].mean(0))
+    return np.array(out)
+
+
+def _icp(A, B, lab_a, lab_b, leaf_map, kind, M, t, s, anchors, rounds, ridge, allow_reflection, rng,
+         max_per_cluster=800, score_fn=None):
+    """ICP with mutual nearest neighbours restricted to matched clusters; keep steps that improve."""
+    Aa, Ab, wa = anchors
+    best = score_fn(A @ M + t)
+    accepted = 0
+    groups = []
+    for ia, ib in enumerate(leaf_map):
+        if ib < 0:
+            continue
+        pa = np.flatnonzero(lab_a == ia)
+        pb = np.flatnonzero(lab_b == ib)
+        if pa.size == 0 or pb.size == 0:
+            continue
+        if pa.size > max_per_cluster:
+            pa = rng.choice(pa, max_per_cluster, replace=False)
+        if pb.size > max_per_cluster:
+            pb = rng.choice(pb, max_per_cluster, replace=False)
+        groups.append((pa, pb))
+    if not groups:
+        return M, t, s, best, 0
+    for _ in range(rounds):
+        src, dst = [], []
+        for pa, pb in groups:
+            TA = A[pa] @ M + t
+            _, j = cKDTree(B[pb]).query(TA)
+            _, i = cKDTree(TA).query(B[pb])
+            mutual = np.flatnonzero(i[j] == np.arange(pa.size))
+            if mutual.size == 0:
+                continue
+            src.append(A[pa[mutual]])
+            dst.append(B[pb[j[mutual]]])
+        if not src:
+            break
+        S = np.vstack(src)
+        D = np.vstack(dst)
+        # the mutual pairs carry half the weight, the tree anchors the other half
+        P = np.vstack([S, Aa])
+        Q = np.vstack([D, Ab])
+        w = np.r_[np.full(S.shape[0], 0.5 / S.shape[0]), 0.5 * wa / wa.sum()]
+        M2, t2, s2 = _fit(P, Q, w, kind, allow_reflection, ridge)
+        sc = score_fn(A @ M2 + t2)
+        if sc < best - 1e-9:
+            M, t, s, best = M2, t2, s2, sc
+            accepted += 1
+        else:
+            break
+    return M, t, s, best, accepted
+
+
+# ---------------------------------------------------------------------------------------- align
+def _check_tree(tree, n, name, xname):
+    if tree is None:
+        return None
+    if not hasattr(tree, "leaves") or not hasattr(tree, "log_density"):
+        raise TypeError(f"{name} must be a topotree ClusterTree, got {type(tree).__name__}")
+    if tree.n_points != n:
+        raise ValueError(f"{name} has {tree.n_points} points but {xname} has {n}")
+    return tree
+
+
+def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="auto", k=None,
+          icp_rounds=5, ridge=0.1, allow_reflection=True, max_points=20000, n_candidates=6,
+          use_matching="auto", seed=0) -> Alignment:
+    """Align two point clouds without point correspondences, from their matched cluster trees.
+
+    Leaves of the two density cluster trees are matched (by their growth curves and the
+    geometry of their centroids); matched nodes give anchor pairs (centroids of each node's
+    densest 100/50/25% points, plus the roots); a Procrustes-family map is fitted to them and
+    refined by ICP with mutual nearest neighbours restricted to matched clusters, keeping a step
+    only where the diagnostic ``score`` (symmetric Chamfer distance) improves. Several candidate
+    leaf matchings (ambiguous siblings) are tried and the one with the best score kept.
+
+    Parameters
+    ----------
+    A : (n_a, d_a) points in space A; B : (n_b, d_b) points in space B (n_a != n_b is fine).
+    transform : {"similarity", "orthogonal", "affine"}
+    tree_a, tree_b : ClusterTree, optional
+        Simplified trees of A and B (built with ``density`` when not given).
+    density : {"auto", "knn", "gmm"}
+        Log-density for the trees: the kNN estimate, or a Gaussian mixture chosen by BIC (better
+        in many dimensions, where the kNN estimate is weak). "auto": kNN up to 8 dims, GMM above.
+    k : neighbours for the trees (default :func:`topotree.default_k`).
+    icp_rounds : int, rounds of restricted ICP (0 switches it off).
+    ridge : float, affine only: pull towards the similarity fit (relative to A's variance).
+    allow_reflection : bool, allow det -1 (default True).
+    max_points : int, clouds larger than this are subsampled (uniformly) for the trees and the fit.
+    n_candidates : int, candidate leaf matchings scored by the diagnostic.
+    use_matching : {"auto", "trees", "fallback"}
+        Where the leaf matching comes from: ``topotree.match_trees`` when available ("auto"), or
+        the built-in growth-curve + geometry matcher.
+    seed : int, for subsampling.
+
+    Returns
+    -------
+    Alignment
+
+    References
+    ----------
+    Chazal, F., Guibas, L. J., Oudot, S. Y. and Skraba, P. (2013). Persistence-based clustering in
+    Riemannian manifolds. J. ACM 60(6). Besl, P. J. and McKay, N. D. (1992). A method for
+    registration of 3-D shapes. IEEE TPAMI 14(2). Umeyama, S. (1991). IEEE TPAMI 13(4).
+
+    Examples
+    --------
+    >>> import numpy as np, topotree as tt
+    >>> from topotree.datasets import hierarchical_mixture
+    >>> m = hierarchical_mixture(2000, dim=3, n_leaves=5, seed=1)
+    >>> Q = np.linalg.qr(np.random.default_rng(2).normal(size=(3, 3)))[0]
+    >>> B = 2.0 * m.X @ Q + 5.0
+    >>> al = tt.align(m.X, B, "similarity")
+    >>> bool(np.abs(al.transform(m.X) - B).max() < 0.05 * np.abs(B).max())
+    True
+    """
+    A = check_points(A, "A")
+    B = check_points(B, "B")
+    transform = check_choice(transform, "transform", _KINDS)
+    density = check_choice(density, "density", {"auto", "knn", "gmm"})
+    use_matching = check_choice(use_matching, "use_matching", {"auto", "trees", "fallback"})
+    icp_rounds = check_int(icp_rounds, "icp_rounds", low=0)
+    max_points = check_int(max_points, "max_points", low=100)
+    n_candidates = check_int(n_candidates, "n_candidates", low=1)
+    if k is not None:
+        k = check_int(k, "k", low=2)
+    min_pts = max(20, (k or 15) + 1)
+    for X, name in ((A, "A"), (B, "B")):
+        if X.shape[0] < min_pts:
+            raise ValueError(f"{name} has {X.shape[0]} points; at least {min_pts} are needed to build a cluster tree")
+    tree_a = _check_tree(tree_a, A.shape[0], "tree_a", "A")
+    tree_b = _check_tree(tree_b, B.shape[0], "tree_b", "B")
+    rng = np.random.default_rng(seed)
+    # subsample big clouds (trees are given for the full clouds: keep them whole then)
+    if tree_a is None and A.shape[0] > max_points:
+        A = A[np.sort(rng.choice(A.shape[0], max_points, replace=False))]
+    if tree_b is None and B.shape[0] > max_points:
+        B = B[np.sort(rng.choice(B.shape[0], max_points, replace=False))]
+    da_, db_ = A.shape[1], B.shape[1]
+    dens_a = density if density != "auto" else ("knn" if da_ <= 8 else "gmm")
+    dens_b = density if density != "auto" else ("knn" if db_ <= 8 else "gmm")
+    if tree_a is None:
+        tree_a = _build(A, dens_a, k, seed)
+    if tree_b is None:
+        tree_b = _build(B, dens_b, k, seed)
+
+    swap = len(tree_a.leaves) > len(tree_b.leaves)
+    fa = _leaf_features(tree_a, A)
+    fb = _leaf_features(tree_b, B)
+    ca = _growth_curves(tree_a)
+    cb = _growth_curves(tree_b)
+    if swap:
+        maps_ba, costs = _candidate_leaf_maps(fb, fa, cb, ca, n_candidates, seed)
+        maps = []
+        for mba in maps_ba:
+            mab = np.full(len(tree_a.leaves), -1)
+            for ib, ia in enumerate(mba):
+                if ia >= 0:
+                    mab[ia] = ib
+            maps.append(mab)
+    else:
+        maps, costs = _candidate_leaf_maps(fa, fb, ca, cb, n_candidates, seed)
+
+    f_a = np.asarray(tree_a.log_density)
+    f_b = np.asarray(tree_b.log_density)
+    lab_a, lab_b = fa[0], fb[0]
+    score_fn = lambda TA: chamfer_score(TA, B, seed=seed)  # noqa: E731
+    tried = []
+    best = None
+    for leaf_map, cost in zip(maps, costs):
+        pairs, sub_a, sub_b = _node_pairs(tree_a, tree_b, leaf_map)
+        Pa = _anchors(A, f_a, lab_a, [sub_a[a] for a, _ in pairs])
+        Pb = _anchors(B, f_b, lab_b, [sub_b[b] for _, b in pairs])
+        # leaves weigh more than the coarse nodes above them
+        w = np.repeat([1.0 if tree_a.is_leaf[a] else 0.5 for a, _ in pairs], 3)
+        w = w / w.sum()
+        kind0 = "similarity" if transform == "affine" else transform
+        M, t, s = _fit(Pa, Pb, w, kind0, allow_reflection)
+        sc = score_fn(A @ M + t)
+        tried.append(sc)
+        if best is None or sc < best[0]:
+            best = (sc, leaf_map, pairs, Pa, Pb, w, M, t, s)
+    sc, leaf_map, pairs, Pa, Pb, w, M, t, s = best
+    if transform == "affine":
+        M2, t2, s2 = _fit(Pa, Pb, w, "affine", allow_reflection, ridge)
+        sc2 = score_fn(A @ M2 + t2)
+        if sc2 < sc:
+            M, t, s, sc = M2, t2, s2, sc2
+    accepted = 0
+    if icp_rounds:
+        M, t, s, sc, accepted = _icp(A, B, lab_a, lab_b, leaf_map, transform, M, t, s, (Pa, Pb, w),
+                                     icp_rounds, ridge, allow_reflection, rng, score_fn=score_fn)
+    sc, mnn = chamfer_score(A @ M + t, B, seed=seed, return_mutual=True)
+    res = np.linalg.norm(Pa @ M + t - Pb, axis=1)
+    matching = _LeafMatching(pairs=tuple((int(a), int(b)) for a, b in pairs),
+                             leaf_map=leaf_map, cost=float(costs[0]), candidates_scores=tuple(tried))
+    info = dict(tree_a=tree_a, tree_b=tree_b, density_a=dens_a, density_b=dens_b, icp_accepted=accepted,
+                n_candidates=len(tried))
+    return Alignment(kind=transform, matrix=M, offset=t, scale=float(s), matching=matching,
+                     anchors=(Pa, Pb, w), residuals=res, score=sc, mutual_nn=mnn, info=info)
+
+
+@dataclass(frozen=True)
+class _LeafMatching:
+    """The built-in matching's result: node pairs and the leaf map (position in leaves -> position)."""
+
+    pairs: tuple
+    leaf_map: np.ndarray
+    cost: float
+    candidates_scores: tuple
