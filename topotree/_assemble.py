@@ -51,6 +51,16 @@ def subtree_sum(parent, values):
     return out
 
 
+@njit(cache=True)
+def node_depth(parent):
+    """Depth of every node; nodes in preorder (parents first)."""
+    d = np.zeros(parent.shape[0], dtype=np.int64)
+    for i in range(parent.shape[0]):
+        if parent[i] >= 0:
+            d[i] = d[parent[i]] + 1
+    return d
+
+
 def _children_csr(parent, key):
     m = parent.shape[0]
     has = parent >= 0

@@ -119,8 +119,7 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
         indptr, indices = adjacency(nb, bridges)
     # ties (two points that are each other's k-th neighbour share r_k) are broken by an intrinsic
     # key, the mean log-distance to the neighbours, so the tree does not depend on the points' order
-    tie = np.log(np.maximum(dist, 1e-300)).mean(axis=1) if dist is not None else np.zeros(n)
-    order = np.lexsort((tie, -f)).astype(np.int64)
+    order = _order(f, dist)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     if backend == "numba":
@@ -132,6 +131,23 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
     split = np.where(is_leaf, -1, vertex)
     arrays = assemble(f, order, rank, parent, split, owner, basin)
     return ClusterTree(log_density=f, order=order, neighbors=nb, bridges=bridges, k=int(k), density=kind, **arrays)
+
+
+def _order(f, dist):
+    """Points by decreasing f; equal values by increasing mean log-distance to the neighbours."""
+    order = np.argsort(-f, kind="stable").astype(np.int64)
+    if dist is None:
+        return order
+    fs = f[order]
+    tied = np.flatnonzero(fs[1:] == fs[:-1])
+    if tied.size:
+        runs = np.unique(np.r_[tied, tied + 1])
+        # re-sort only the tied runs by (f, tie key): lexsort on the few tied points
+        sub = order[runs]
+        tie = np.log(np.maximum(dist[sub], 1e-300)).mean(axis=1)
+        o = np.lexsort((tie, -f[sub]))
+        order[runs] = sub[o]
+    return order
 
 
 def _gudhi_hierarchy(order, rank, indptr, indices):

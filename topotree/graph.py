@@ -1,19 +1,21 @@
 """k-nearest-neighbour search and the symmetric neighbourhood graph.
 
-The search uses the fastest exact method that fits the dimension: a scipy KD-tree queried on all
-cores in low dimension, brute-force blocks (one BLAS product a block) in high dimension.
+The search uses the fastest exact method that fits the dimension: a KD-tree queried leaf by leaf
+on all cores (``_kdtree.py``) up to 16 dimensions, brute-force blocks (one BLAS product a block)
+above.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from .disjoint_set import ds_find, ds_new, ds_union
+from ._kdtree import build_kdtree, query_leaves
 from ._progress import progress_bar
 
 _KDTREE_MAX_DIM = 16
+_LEAFSIZE = 32
 _CHUNK = 50_000
 
 
@@ -45,16 +47,18 @@ def knn(X, k, *, progress=None, n_jobs=-1):
     show = n >= 100_000 if progress is None else bool(progress)
     idx = np.empty((n, k + 1), dtype=np.int64)
     dist = np.empty((n, k + 1), dtype=np.float64)
-    chunks = range(0, n, _CHUNK)
     bar = progress_bar(total=n, desc="kNN", disable=not show)
     if d <= _KDTREE_MAX_DIM:
-        tree = cKDTree(X)
-        for lo in chunks:
-            hi = min(n, lo + _CHUNK)
-            dd, ii = tree.query(X[lo:hi], k=k + 1, workers=n_jobs)
-            dist[lo:hi] = dd.reshape(hi - lo, k + 1)
-            idx[lo:hi] = ii.reshape(hi - lo, k + 1)
-            bar.update(hi - lo)
+        perm, start, end, left, right, lo, hi = build_kdtree(X, _LEAFSIZE)
+        Xs = np.ascontiguousarray(X[perm])
+        leaves = np.flatnonzero(left == -1)
+        sq_d = np.empty((n, k + 1))
+        pos = np.empty((n, k + 1), dtype=np.int64)
+        for batch in np.array_split(leaves, max(1, min(50, leaves.shape[0] // 64))):
+            query_leaves(Xs, start, end, left, right, lo, hi, batch, k + 1, sq_d, pos)
+            bar.update(int((end[batch] - start[batch]).sum()))
+        idx[perm] = perm[pos]
+        dist[perm] = np.sqrt(sq_d)
     else:
         sq = np.einsum("ij,ij->i", X, X)
         block = max(1, min(_CHUNK, int(2e8 // (8 * n))))
@@ -132,17 +136,17 @@ def _csr_kernel(neighbors, bridges, n):
         fill[a] += 1
         indices[fill[b]] = a
         fill[b] += 1
-    # sort and deduplicate each row
+    # deduplicate each row (mutual neighbours appear twice) with a marker array, no sorting
+    mark = np.full(n, -1, dtype=np.int64)
     out_ptr = np.zeros(n + 1, dtype=np.int64)
     w = 0
     for i in range(n):
-        row = np.sort(indices[indptr[i]:indptr[i + 1]])
-        last = -1
-        for u in row:
-            if u != last:
+        for e in range(indptr[i], indptr[i + 1]):
+            u = indices[e]
+            if mark[u] != i:
+                mark[u] = i
                 indices[w] = u
                 w += 1
-                last = u
         out_ptr[i + 1] = w
     return out_ptr, indices[:w].copy()
 
@@ -164,21 +168,65 @@ def adjacency(neighbors, bridges=None):
                        np.ascontiguousarray(bridges, dtype=np.int64), n)
 
 
+@njit(cache=True)
+def components(indptr, indices):
+    """Connected component of every vertex (numbered by their smallest vertex's order)."""
+    n = indptr.shape[0] - 1
+    parent, size = ds_new(n)
+    for v in range(n):
+        for e in range(indptr[v], indptr[v + 1]):
+            a = ds_find(parent, v)
+            b = ds_find(parent, indices[e])
+            ds_union(parent, size, a, b)
+    label = np.full(n, -1, dtype=np.int64)
+    comp = np.empty(n, dtype=np.int64)
+    c = 0
+    for v in range(n):
+        r = ds_find(parent, v)
+        if label[r] < 0:
+            label[r] = c
+            c += 1
+        comp[v] = label[r]
+    return comp
+
+
+def _closest_pair(X, ma, mb, ta, tb, n_seed=2048):
+    """A closest pair between two point sets: from the points of each set nearest the other set's
+    centroid (exact when the sets are small), alternate nearest-neighbour steps until they stop."""
+    best = None
+    for (m1, t2, m2), flip in (((ma, tb, mb), False), ((mb, ta, ma), True)):
+        c = X[m2].mean(axis=0)
+        d1 = np.einsum("ij,ij->i", X[m1] - c, X[m1] - c)
+        seeds = m1 if m1.shape[0] <= n_seed else m1[np.argpartition(d1, n_seed)[:n_seed]]
+        dd, ii = t2.query(X[seeds], k=1)
+        j = int(np.argmin(dd))
+        p, q = int(seeds[j]), int(m2[ii[j]])
+        if best is None or dd[j] < best[2]:
+            best = (q, p, float(dd[j])) if flip else (p, q, float(dd[j]))
+    p, q, dist = best
+    for _ in range(50):  # alternate: nearest in A to q, then nearest in B to p
+        d_p, i_p = ta.query(X[q], k=1)
+        d_q, i_q = tb.query(X[int(ma[i_p])], k=1)
+        if d_q >= dist:
+            break
+        p, q, dist = int(ma[i_p]), int(mb[i_q]), float(d_q)
+    return p, q, dist
+
+
 def bridge_components(X, indptr, indices, max_exact=64):
     """Edges that join the graph's connected components into one, shortest first.
 
     The components are linked by a minimum spanning tree over their closest point pairs
-    (single linkage between components). With more than ``max_exact`` components the candidate
+    (single linkage between components; each pair is found from the points nearest the other
+    component's centroid, refined by alternating nearest-neighbour steps, which is exact for
+    components of up to 2048 points and for convex, well separated ones). With more than ``max_exact`` components the candidate
     pairs are restricted to a minimum spanning tree of the component centroids, each pair still
     joined through its exact closest points.
 
     Returns an (c - 1, 2) int64 array of point pairs.
     """
-    n = len(indptr) - 1
-    data = np.ones(len(indices), dtype=np.int8)
-    rows = np.repeat(np.arange(n), np.diff(indptr))
-    graph = coo_matrix((data, (rows, indices)), shape=(n, n)).tocsr()
-    c, comp = connected_components(graph, directed=False)
+    comp = components(indptr, indices)
+    c = int(comp.max()) + 1
     if c == 1:
         return np.zeros((0, 2), dtype=np.int64)
     members = [np.flatnonzero(comp == i) for i in range(c)]
@@ -194,11 +242,8 @@ def bridge_components(X, indptr, indices, max_exact=64):
         pairs = list(zip(mst.row.tolist(), mst.col.tolist()))
     cand = []
     for a, b in pairs:
-        small, big = (a, b) if len(members[a]) <= len(members[b]) else (b, a)
-        dd, ii = trees[big].query(X[members[small]], k=1)
-        j = int(np.argmin(dd))
-        p, q = int(members[small][j]), int(members[big][ii[j]])
-        cand.append((float(dd[j]), min(p, q), max(p, q), a, b))
+        p, q, dist = _closest_pair(X, members[a], members[b], trees[a], trees[b])
+        cand.append((dist, min(p, q), max(p, q), a, b))
     cand.sort()
     parent = list(range(c))
 

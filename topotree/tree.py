@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._assemble import assemble, subtree_sum
+from ._assemble import node_depth, subtree_sum
 from ._merge import lca_kernel, lift_table
+from ._simplify import simplified_arrays
 from ._validation import check_fraction
 
 __all__ = ["ClusterTree", "Node", "Simplification", "load_tree"]
@@ -176,9 +177,8 @@ class ClusterTree:
 
     @functools.cached_property
     def depth(self) -> np.ndarray:
-        d = np.zeros(self.n_nodes, dtype=np.int64)
-        for i in range(1, self.n_nodes):  # preorder: parents first
-            d[i] = d[self.parent[i]] + 1
+        d = node_depth(np.asarray(self.parent))
+        d.setflags(write=False)
         return d
 
     # ------------------------------------------------------------------ per point
@@ -277,7 +277,7 @@ class ClusterTree:
             min_mass = max(0.005, self.k / self.n_points)
             rules.append(f"min_mass = max(0.005, k/n) = {min_mass:.4g}")
         rule = "; ".join(rules) if rules else "given"
-        arrays = _simplified_arrays(self, min_persistence, min_mass)
+        arrays = simplified_arrays(self, min_persistence, min_mass)
         return ClusterTree(log_density=self.log_density, order=self.order, neighbors=self.neighbors, bridges=self.bridges,
                            k=self.k, density=self.density,
                            simplification=Simplification(float(min_persistence), float(min_mass), rule),
@@ -352,96 +352,3 @@ def load_tree(path) -> ClusterTree:
     simp = meta.get("simplification")
     return ClusterTree(virtual_root=bool(meta["virtual_root"]), k=int(meta["k"]), density=str(meta["density"]),
                        simplification=None if simp is None else Simplification(**simp), **arrays)
-
-
-def _simplified_arrays(tree: ClusterTree, min_persistence: float, min_mass: float) -> dict:
-    M = tree.n_nodes
-    parent = np.asarray(tree.parent)
-    virtual = tree.virtual_root
-    keep = (tree.persistence >= min_persistence) & (tree.basin_mass >= min_mass)
-    keep |= parent < 0
-    if virtual:
-        keep |= parent == 0
-    alive = keep.copy()
-    for i in range(M):  # preorder: a parent comes before its children
-        p = parent[i]
-        if p >= 0 and not alive[p]:
-            alive[i] = False
-    nonroot = parent >= 0
-    n_alive_kids = np.bincount(parent[alive & nonroot], minlength=M)
-    rep = np.arange(M)
-    for i in range(M):
-        p = parent[i]
-        if p < 0:
-            continue
-        if not alive[i] or (n_alive_kids[p] == 1 and not (virtual and p == 0)):
-            rep[i] = rep[p]
-    bottom = np.arange(M)
-    chain_end = alive & (n_alive_kids != 1)
-    bottom[rep[chain_end]] = np.flatnonzero(chain_end)
-    tops = np.flatnonzero(alive & (rep == np.arange(M)))
-    if virtual:
-        tops = tops[tops != 0]
-    idx = np.full(M, -1, dtype=np.int64)
-    idx[tops] = np.arange(tops.shape[0])
-    par = parent[tops]
-    new_parent = np.where(par >= 0, idx[rep[np.maximum(par, 0)]], -1)
-    if virtual:
-        new_parent[par == 0] = -1
-    b = bottom[tops]
-    new_split = np.where(n_alive_kids[b] >= 2, tree.split[b], -1)
-    order = np.asarray(tree.order)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.shape[0])
-    leaf_of = _absorb_pruned(tree, alive, rep, n_alive_kids, rank)
-    return assemble(tree.log_density, order, rank, new_parent, new_split,
-                    idx[rep[tree.owner]], idx[leaf_of[tree.basin]])
-
-
-def _absorb_pruned(tree, alive, rep, n_alive_kids, rank):
-    """For every node, the node (a chain top) whose leaf takes its basin's points.
-
-    A removed branch hanging from node P (which splits at vertex v) goes to the basin of v's
-    highest neighbour inside a kept child of P, as ToMATo joins a pruned cluster to the cluster on
-    the other side of the merge vertex; when P keeps no child, to P itself.
-    """
-    M = tree.n_nodes
-    parent = np.asarray(tree.parent)
-    size = subtree_sum(parent, np.ones(M)).astype(np.int64)
-    top_pruned = np.full(M, -1, dtype=np.int64)
-    for i in range(M):
-        p = parent[i]
-        if p >= 0 and not alive[i]:
-            top_pruned[i] = i if alive[p] else top_pruned[p]
-    target = np.full(M, -1, dtype=np.int64)  # per pruned top: a leaf of the current tree, or -1
-    tops = np.flatnonzero(top_pruned == np.arange(M))
-    if tops.size:
-        from .graph import adjacency
-
-        ptr, ind = adjacency(tree.neighbors, tree.bridges)
-        for c in tops:
-            p = parent[c]
-            if n_alive_kids[p] == 0:
-                continue
-            v = tree.split[p]
-            nb = ind[ptr[v]:ptr[v + 1]]
-            nb = nb[rank[nb] < rank[v]]
-            own = tree.owner[nb]
-            kids = [k for k in tree.children(p) if alive[k]]
-            inside = np.zeros(nb.shape[0], dtype=bool)
-            for k in kids:
-                inside |= (own >= k) & (own < k + size[k])
-            u = nb[inside][np.argmin(rank[nb[inside]])]
-            target[c] = tree.basin[u]
-    leaf_of = rep.copy()
-    resolved = np.full(M, -1, dtype=np.int64)
-    depth = tree.depth
-    for t in tops[np.argsort(-depth[tops], kind="stable")]:  # a target lies deeper than its branch
-        if target[t] < 0:
-            resolved[t] = rep[parent[t]]
-        else:
-            top = top_pruned[target[t]]
-            resolved[t] = rep[target[t]] if top < 0 else resolved[top]
-    pruned = top_pruned >= 0
-    leaf_of[pruned] = resolved[top_pruned[pruned]]
-    return leaf_of
