@@ -223,7 +223,11 @@ def plot_dendrogram(tree, ax=None, *, y="log_density", color=None, cmap="viridis
     lo, hi = float(ys.min()), float(ys.max())
     span = hi - lo if hi > lo else 1.0
     draw_labels = leaf_labels is not False and L <= _MAX_LABELS
-    pad_top = 0.12 * span if draw_labels else 0.04 * span
+    texts = [str(j) for j in range(L)] if leaf_labels is None or leaf_labels is False else [str(t) for t in leaf_labels]
+    vertical = L > 12 or max(len(t) for t in texts) > 4
+    pad_top = 0.04 * span
+    if draw_labels:
+        pad_top = (0.06 + 0.025 * max(len(t) for t in texts)) * span if vertical else 0.1 * span
     ax.set_xlim(-0.6, L - 0.4)
     if y == "mass":
         ax.set_ylim(hi + 0.03 * span, lo - pad_top)  # inverted: mass 1 (the root) at the bottom
@@ -235,8 +239,6 @@ def plot_dendrogram(tree, ax=None, *, y="log_density", color=None, cmap="viridis
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
     if draw_labels:
-        texts = [str(j) for j in range(L)] if leaf_labels is None else [str(s) for s in leaf_labels]
-        vertical = L > 12 or max(len(t) for t in texts) > 4
         fs = label_fontsize or (9 if L <= 30 else 7 if L <= 80 else 5)
         off = (-1 if y == "mass" else 1) * 0.01 * span
         for j, node in enumerate(leaves):
@@ -256,7 +258,7 @@ def _read_diagram(obj):
         if obj.simplification is not None:
             t = obj.simplification.min_persistence
         else:
-            t = obj._noise_threshold()[0]
+            t = obj.default_thresholds().min_persistence
         d = np.asarray(obj.diagram, dtype=np.float64).reshape(-1, 2)
         e = np.asarray(obj.essential, dtype=np.float64)
         return d, np.zeros(len(d), int), e, np.zeros(len(e), int), True, float(t)
@@ -334,7 +336,7 @@ def plot_persistence(tree_or_diagram, ax=None, *, barcode=False, threshold="auto
     >>> import matplotlib; matplotlib.use("Agg")
     >>> import topotree as tt
     >>> ax = tt.plot_persistence([(0, (0.0, 1.0)), (0, (0.2, float("inf")))])
-    >>> ax.get_ylim()[1] > 1.0
+    >>> bool(ax.get_ylim()[1] > 1.0)
     True
     """
     from matplotlib.collections import LineCollection
@@ -382,7 +384,7 @@ def plot_persistence(tree_or_diagram, ax=None, *, barcode=False, threshold="auto
         ax.set_yticks([])
         title = f"barcode: {len(fin)} finite, {len(ess)} essential"
         if threshold:
-            title += f"; grey: persistence < {threshold:.3g}"
+            title += f" (grey: < {threshold:.3g})"
         ax.set_title(title, fontsize=10)
         return ax
 

@@ -269,13 +269,10 @@ class ClusterTree:
         """
         min_persistence = check_fraction(min_persistence, "min_persistence")
         min_mass = check_fraction(min_mass, "min_mass")
-        rules = []
-        if min_persistence is None:
-            min_persistence, how = self._noise_threshold()
-            rules.append(f"min_persistence = {how} = {min_persistence:.4g}")
-        if min_mass is None:
-            min_mass = max(0.005, self.k / self.n_points)
-            rules.append(f"min_mass = max(0.005, k/n) = {min_mass:.4g}")
+        auto = self.default_thresholds()
+        rules = [part for part, given in zip(auto.rule.split("; "), (min_persistence, min_mass)) if given is None]
+        min_persistence = auto.min_persistence if min_persistence is None else min_persistence
+        min_mass = auto.min_mass if min_mass is None else min_mass
         rule = "; ".join(rules) if rules else "given"
         arrays = simplified_arrays(self, min_persistence, min_mass)
         return ClusterTree(log_density=self.log_density, order=self.order, neighbors=self.neighbors, bridges=self.bridges,
@@ -283,12 +280,17 @@ class ClusterTree:
                            simplification=Simplification(float(min_persistence), float(min_mass), rule),
                            **arrays)
 
-    def _noise_threshold(self):
+    def default_thresholds(self) -> Simplification:
+        """The thresholds ``simplify()`` chooses with no argument, and the rule behind them."""
         if self.density == "knn":
-            return 3.0 / math.sqrt(self.k), f"3/sqrt(k) (3 x the kNN log-density noise, k={self.k})"
-        f = self.log_density
-        edge = float(np.median(np.abs(f[:, None] - f[self.neighbors]))) if self.neighbors.size else 0.0
-        return edge, "median |log-density change| across a graph edge"
+            pers = 3.0 / math.sqrt(self.k)
+            how = f"min_persistence = 3/sqrt(k) (3 x the kNN log-density noise, k={self.k}) = {pers:.4g}"
+        else:
+            f = self.log_density
+            pers = float(np.median(np.abs(f[:, None] - f[self.neighbors]))) if self.neighbors.size else 0.0
+            how = f"min_persistence = median |log-density change| across a graph edge = {pers:.4g}"
+        mass = max(0.005, self.k / self.n_points)
+        return Simplification(float(pers), float(mass), f"{how}; min_mass = max(0.005, k/n) = {mass:.4g}")
 
     # ------------------------------------------------------------------ export
     def to_networkx(self):
