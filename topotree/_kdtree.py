@@ -93,7 +93,7 @@ def build_kdtree(X, leafsize):
     return perm, start[:m], end[:m], left[:m], right[:m], lo[:m], hi[:m]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", fastmath={"reassoc", "contract", "arcp", "nsz"})
 def _box_gap(lo, hi, a, b, d):
     s = 0.0
     for j in range(d):
@@ -106,7 +106,12 @@ def _box_gap(lo, hi, a, b, d):
     return s
 
 
-@njit(cache=True, parallel=True)
+# reassociation lets the distance loop vectorise (2-3x faster in 8 dims); no 'nnan'/'ninf' flags,
+# since the bounds start at inf
+_FAST = {"reassoc", "contract", "arcp", "nsz"}
+
+
+@njit(cache=True, parallel=True, fastmath=_FAST)
 def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k1, out_d, out_i):
     """Fill rows of out_d/out_i (squared distances, positions in Xs) for the points of ``leaves``."""
     d = Xs.shape[1]
@@ -141,11 +146,9 @@ def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k1, out_d, out_i):
                         continue
                     for p in range(start[N], end[N]):
                         dist = 0.0
-                        for j in range(d):
+                        for j in range(d):  # no early exit: the full loop vectorises
                             diff = Xs[q, j] - Xs[p, j]
                             dist += diff * diff
-                            if dist >= worst:
-                                break
                         if dist < worst:
                             t = k1 - 1
                             while t > 0 and out_d[q, t - 1] > dist:

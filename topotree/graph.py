@@ -15,7 +15,7 @@ from ._kdtree import build_kdtree, query_leaves
 from ._progress import progress_bar
 
 _KDTREE_MAX_DIM = 16
-_LEAFSIZE = 32
+_LEAFSIZE = 16
 _CHUNK = 50_000
 
 
