@@ -89,6 +89,18 @@ def merge_tree_kernel(order, indptr, indices):
 
 
 @njit(cache=True)
+def owners_from_basins(basin, rank, node_parent, start_rank):
+    """Owner of each point: the ancestor of its basin leaf whose rank interval holds the point."""
+    owner = basin.copy()
+    for v in range(basin.shape[0]):
+        a = owner[v]
+        while start_rank[a] <= rank[v]:
+            a = node_parent[a]
+        owner[v] = a
+    return owner
+
+
+@njit(cache=True)
 def lift_table(parent, depth, levels):
     """Binary-lifting ancestor table: ``up[j, i]`` is the 2**j-th ancestor of node i (root: itself)."""
     m = parent.shape[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._assemble import assemble
-from ._merge import merge_tree_kernel
+from ._merge import merge_tree_kernel, owners_from_basins
 from ._validation import check_choice, check_int, check_points, check_vector
 from .density import knn_log_density
 from .graph import adjacency, bridge_components, knn
@@ -197,12 +197,6 @@ def _gudhi_hierarchy(order, rank, indptr, indices):
         cluster_node[roots[0]] = node
     # owner: the ancestor of a point's basin leaf whose level interval holds the point
     basin = node_of_rank[peak_rank[raw]]
-    owner = basin.copy()
-    node_rank = events
-    start_rank = np.where(node_parent >= 0, node_rank[np.maximum(node_parent, 0)], n)
-    for v in range(n):
-        a = owner[v]
-        while start_rank[a] <= rank[v]:
-            a = node_parent[a]
-        owner[v] = a
+    start_rank = np.where(node_parent >= 0, events[np.maximum(node_parent, 0)], n)
+    owner = owners_from_basins(basin, rank, node_parent, start_rank)
     return node_parent, node_vertex, owner, basin
