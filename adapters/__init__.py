@@ -1,0 +1,25 @@
+"""topotree adapters: latent point clouds with exact densities from neural networks (torch).
+
+This is the only part of topotree that imports torch; the core ``topotree`` package works without it.
+
+>>> import numpy as np
+>>> from adapters import FlowAutoencoder, fit, latent_cloud
+>>> X = np.random.default_rng(0).normal(size=(200, 3))
+>>> model = FlowAutoencoder(3, latent_dim=2, n_components=2, depth=2, hidden=16)
+>>> _ = fit(model, X, epochs=2, progress=False)
+>>> Z, log_density = latent_cloud(model, X)   # then tt.build_tree(Z, log_density=log_density)
+"""
+
+from .autoencoder import FlowAutoencoder
+from .encoders import latent_cloud
+from .flows import AdditiveCoupling, OrthogonalMixing, VolumePreservingFlow
+from .priors import FlowPrior, GaussianPrior, GMMPrior
+from .selection import PriorCandidate, select_prior
+from .training import FitHistory, fit
+
+__all__ = [
+    "FlowAutoencoder", "fit", "select_prior", "latent_cloud",
+    "FitHistory", "PriorCandidate",
+    "VolumePreservingFlow", "AdditiveCoupling", "OrthogonalMixing",
+    "GMMPrior", "GaussianPrior", "FlowPrior",
+]

@@ -1,0 +1,76 @@
+"""Input checks shared by the adapters: clear errors that name the argument."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+
+__all__ = ["as_matrix", "check_int", "check_latent_dim", "to_tensor", "to_output"]
+
+
+def check_int(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    """Return ``value`` as an int, or raise naming ``name`` and the allowed range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def check_latent_dim(dim, latent_dim) -> tuple[int, int]:
+    """Validate ``dim`` >= 1 and 1 <= ``latent_dim`` <= ``dim``."""
+    dim = check_int(dim, "dim", low=1)
+    latent_dim = check_int(latent_dim, "latent_dim")
+    if not 1 <= latent_dim <= dim:
+        raise ValueError(
+            f"latent_dim must satisfy 1 <= latent_dim <= dim = {dim}, got latent_dim = {latent_dim}"
+        )
+    return dim, latent_dim
+
+
+def as_matrix(X, name: str = "X", *, width: int | None = None, min_rows: int = 1) -> np.ndarray | torch.Tensor:
+    """Check that ``X`` is a finite 2-D array (numpy, torch or nested lists).
+
+    Returns a torch tensor if ``X`` was one (kept on its device), a float numpy array otherwise.
+    """
+    if isinstance(X, torch.Tensor):
+        arr = X.detach()
+        if not (arr.is_floating_point() or arr.dtype in (torch.int32, torch.int64, torch.int16, torch.uint8)):
+            raise TypeError(f"{name} must hold real numbers, got a tensor of dtype {arr.dtype}")
+    else:
+        try:
+            arr = np.asarray(X)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name} must be a 2-D array of numbers: {exc}") from None
+        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+            raise TypeError(f"{name} must be a 2-D array of real numbers, got dtype {arr.dtype}")
+        arr = arr.astype(np.float64, copy=False)
+    if arr.ndim != 2:
+        hint = " (reshape a single point with X[None, :] or a 1-D sample with X[:, None])" if arr.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-D with shape (n_points, n_features), got shape {tuple(arr.shape)}{hint}")
+    if arr.shape[0] < min_rows:
+        raise ValueError(f"{name} must have at least {min_rows} row(s), got {arr.shape[0]}")
+    if width is not None and arr.shape[1] != width:
+        raise ValueError(f"{name} must have {width} columns, got {arr.shape[1]} (shape {tuple(arr.shape)})")
+    finite = torch.isfinite(arr.float()).all().item() if isinstance(arr, torch.Tensor) else np.isfinite(arr).all()
+    if not finite:
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def to_tensor(X, *, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Checked array -> tensor with the model's dtype and device."""
+    if isinstance(X, torch.Tensor):
+        return X.to(device=device, dtype=dtype)
+    return torch.as_tensor(np.ascontiguousarray(X), dtype=dtype, device=device)
+
+
+def to_output(t: torch.Tensor, numpy: bool):
+    """Return a detached tensor, or a numpy array when ``numpy`` is true."""
+    t = t.detach()
+    return t.cpu().numpy() if numpy else t

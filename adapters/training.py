@@ -1,0 +1,244 @@
+"""Maximum-likelihood training of a :class:`~adapters.FlowAutoencoder`."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._validation import as_matrix, check_int, to_tensor
+
+__all__ = ["FitHistory", "fit", "split_indices"]
+
+
+@dataclass(frozen=True)
+class FitHistory:
+    """What :func:`fit` did. NLLs are in nats per example (divide by ``dim`` for nats per dim).
+
+    Attributes
+    ----------
+    train_nll, val_nll : tuple of float
+        Mean negative log-likelihood per epoch on the training and validation parts
+        (``val_nll`` is empty without validation data).
+    best_epoch : int
+        Epoch (0-based) whose weights were kept (lowest validation NLL).
+    best_val_nll : float
+        Validation NLL of the kept weights (``nan`` without validation data).
+    epochs_run : int
+    stopped_early : bool
+    seconds : float
+        Wall-clock training time.
+    sigma : float
+        Noise scale of the returned model (after any annealing or calibration).
+    """
+
+    train_nll: tuple
+    val_nll: tuple
+    best_epoch: int
+    best_val_nll: float
+    epochs_run: int
+    stopped_early: bool
+    seconds: float
+    sigma: float
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random split of ``range(n)`` into (train, validation) index arrays."""
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(val_fraction * n))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def _nll(model, X: torch.Tensor, batch_size: int = 4096) -> float:
+    with torch.no_grad():
+        return float(torch.cat([-model.log_prob(X[i:i + batch_size]) for i in range(0, len(X), batch_size)]).mean())
+
+
+def fit(
+    model,
+    X,
+    *,
+    epochs: int = 300,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-4,
+    val_fraction: float = 0.2,
+    X_val=None,
+    patience: int = 25,
+    anneal_sigma: float | None = None,
+    anneal_epochs: int | None = None,
+    calibrate_sigma: bool = False,
+    adversarial_weight: float = 0.1,
+    grad_clip: float = 10.0,
+    initialize: bool = True,
+    seed: int | None = None,
+    progress: bool = True,
+) -> FitHistory:
+    """Fit a :class:`~adapters.FlowAutoencoder` by maximum likelihood, with early stopping.
+
+    Adam on the mean exact NLL; after every epoch the validation NLL is computed and the weights
+    with the lowest one are restored at the end (training stops after ``patience`` epochs without
+    improvement). Deterministic on CPU for a given ``seed``.
+
+    Parameters
+    ----------
+    model : FlowAutoencoder
+    X : array-like, shape (n, dim)
+        Training data (numpy or torch).
+    epochs, batch_size, lr, weight_decay : training settings.
+    val_fraction : float
+        Fraction of ``X`` held out for early stopping (ignored when ``X_val`` is given; 0 disables
+        early stopping).
+    X_val : array-like, optional
+        Explicit validation data.
+    patience : int
+        Epochs without validation improvement before stopping.
+    anneal_sigma : float, optional
+        Start the noise scale at this value and decay it geometrically to ``model.sigma`` over
+        ``anneal_epochs`` (default: a third of ``epochs``); early stopping starts afterwards.
+    calibrate_sigma : bool
+        At the end, set sigma to its maximum-likelihood value on the validation part (or on the
+        training part without one). Codes are unchanged; the NLL of the noise part becomes fair.
+    adversarial_weight : float
+        Weight of the adversarial term when the model was built with ``adversarial=True``.
+    grad_clip : float
+        Gradient-norm clip.
+    initialize : bool
+        Run ``model.initialize`` (PCA start + EM prior) on the training part if the model has not
+        been initialised yet.
+    seed : int, optional
+        Seed of the split, the shuffling and the EM start (default: the model's seed).
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    FitHistory
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from adapters import FlowAutoencoder, fit
+    >>> X = np.random.default_rng(0).normal(size=(200, 3))
+    >>> model = FlowAutoencoder(3, 2, n_components=2, depth=2, hidden=16)
+    >>> h = fit(model, X, epochs=2, progress=False)
+    >>> h.epochs_run
+    2
+
+    References
+    ----------
+    Dinh, Krueger & Bengio (2014). NICE: Non-linear Independent Components Estimation.
+    Makhzani et al. (2015). Adversarial Autoencoders.
+    Kingma & Ba (2015). Adam: A Method for Stochastic Optimization.
+    """
+    from tqdm.auto import tqdm
+
+    epochs = check_int(epochs, "epochs", low=1)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    patience = check_int(patience, "patience", low=1)
+    if not 0.0 <= float(val_fraction) < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    seed = model.seed if seed is None else check_int(seed, "seed")
+    ref = model.log_sigma
+    X = to_tensor(as_matrix(X, "X", width=model.dim, min_rows=2), dtype=ref.dtype, device=ref.device)
+    if X_val is not None:
+        Xtr, Xva = X, to_tensor(as_matrix(X_val, "X_val", width=model.dim), dtype=ref.dtype, device=ref.device)
+    elif val_fraction > 0:
+        itr, iva = split_indices(len(X), float(val_fraction), seed)
+        if len(iva) == 0 or len(itr) < 2:
+            raise ValueError(f"val_fraction={val_fraction} leaves no validation or training data for n={len(X)}")
+        Xtr, Xva = X[itr], X[iva]
+    else:
+        Xtr, Xva = X, None
+
+    if initialize and not bool(model.initialized):
+        model.initialize(Xtr, seed=seed)
+
+    target_log_sigma = float(model.log_sigma.detach())
+    if anneal_sigma is not None:
+        if not (anneal_sigma > 0 and math.isfinite(anneal_sigma)):
+            raise ValueError(f"anneal_sigma must be a positive finite number, got {anneal_sigma!r}")
+        anneal_epochs = max(1, epochs // 3) if anneal_epochs is None else check_int(anneal_epochs, "anneal_epochs", low=1)
+    else:
+        anneal_epochs = 0
+
+    disc = model.discriminator
+    disc_ids = {id(p) for p in disc.parameters()} if disc is not None else set()
+    params = [p for p in model.parameters() if id(p) not in disc_ids and p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=lr) if disc is not None else None
+    gen = torch.Generator().manual_seed(seed)
+
+    train_hist, val_hist = [], []
+    best, best_epoch, best_state, bad = math.inf, 0, None, 0
+    stopped = False
+    t0 = time.perf_counter()
+    bar = tqdm(range(epochs), disable=not progress, desc="fit", leave=False)
+    model.train()
+    for epoch in bar:
+        if anneal_epochs:
+            frac = min(1.0, epoch / anneal_epochs)
+            with torch.no_grad():
+                model.log_sigma.fill_((1 - frac) * math.log(anneal_sigma) + frac * target_log_sigma)
+        perm = torch.randperm(len(Xtr), generator=gen).to(Xtr.device)
+        total = 0.0
+        for i in range(0, len(Xtr), batch_size):
+            xb = Xtr[perm[i:i + batch_size]]
+            y = model.flow(xb)
+            z, r = y[:, : model.latent_dim], y[:, model.latent_dim:]
+            nll = -(model.prior.log_prob(z) + model.noise_log_prob(r)).mean()
+            loss = nll
+            if disc is not None:
+                zp = model.prior.sample(len(xb), generator=gen).detach()
+                d_loss = (F.binary_cross_entropy_with_logits(disc(zp), torch.ones_like(zp[:, :1]))
+                          + F.binary_cross_entropy_with_logits(disc(z.detach()), torch.zeros_like(zp[:, :1])))
+                opt_d.zero_grad()
+                d_loss.backward()
+                opt_d.step()
+                g_loss = F.binary_cross_entropy_with_logits(disc(z), torch.ones_like(z[:, :1]))
+                loss = nll + adversarial_weight * g_loss
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            opt.step()
+            if disc is not None:
+                opt_d.zero_grad()  # the generator step also wrote grads into the discriminator
+            total += float(nll.detach()) * len(xb)
+        train_hist.append(total / len(Xtr))
+        if Xva is not None:
+            model.eval()
+            v = _nll(model, Xva)
+            model.train()
+            val_hist.append(v)
+            bar.set_postfix(train=f"{train_hist[-1]:.2f}", val=f"{v:.2f}")
+            if epoch < anneal_epochs:  # sigma still moving: the NLLs are not comparable yet
+                continue
+            if v < best:
+                best, best_epoch, bad = v, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                bad += 1
+                if bad >= patience:
+                    stopped = True
+                    break
+        else:
+            bar.set_postfix(train=f"{train_hist[-1]:.2f}")
+            best_epoch = epoch
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    if calibrate_sigma:
+        model.calibrate_sigma(Xva if Xva is not None else Xtr)
+    model.eval()
+    return FitHistory(
+        train_nll=tuple(train_hist), val_nll=tuple(val_hist), best_epoch=best_epoch,
+        best_val_nll=float(best) if best_state is not None else float("nan"),
+        epochs_run=len(train_hist), stopped_early=stopped, seconds=time.perf_counter() - t0, sigma=model.sigma,
+    )
