@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/topotree demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q

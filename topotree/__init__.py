@@ -1,6 +1,23 @@
-"""topotree: density cluster trees, their persistence, matching and correspondence-free alignment."""
+"""topotree: density cluster trees, their persistence, matching and correspondence-free alignment.
+
+>>> import numpy as np, topotree as tt
+>>> rng = np.random.default_rng(0)
+>>> X = np.r_[rng.normal(size=(300, 2)), rng.normal(size=(200, 2)) + [6, 0]]
+>>> len(tt.build_tree(X).simplify().leaves)
+2
+"""
+from . import baselines, metrics
+from .align import Alignment, align, procrustes
 from .build import build_tree, default_k
+from .compare import mass_diagram, merge_distortion, tree_distance
+from .matching import TreeMatching, match_trees, matching_accuracy
+from .plot import plot_dendrogram, plot_embedding, plot_matching, plot_persistence
 from .tree import ClusterTree, Node, Simplification, load_tree
 
-__all__ = ["build_tree", "default_k", "ClusterTree", "Node", "Simplification", "load_tree"]
+__all__ = [
+    "build_tree", "default_k", "ClusterTree", "Node", "Simplification", "load_tree",
+    "match_trees", "TreeMatching", "matching_accuracy", "tree_distance", "merge_distortion", "mass_diagram",
+    "align", "Alignment", "procrustes", "metrics", "baselines",
+    "plot_dendrogram", "plot_persistence", "plot_matching", "plot_embedding",
+]
 __version__ = "0.1.0"

@@ -45,8 +45,8 @@ class Alignment:
     matrix: np.ndarray
     offset: np.ndarray
     scale: float
-    matching: object = None
-    anchors: tuple = ()
+    matching: object = field(default=None, repr=False)
+    anchors: tuple = field(default=(), repr=False)
     residuals: np.ndarray = field(default=None, repr=False)
     score: float = float("nan")
     mutual_nn: float = float("nan")
@@ -184,20 +184,47 @@ def procrustes(anchors_a, anchors_b, transform="similarity", *, weights=None, al
 
 
 # ---------------------------------------------------------------------------------------- diagnostic
+def _nearest(Q, P):
+    """Distance and index of each row of Q's nearest row of P (k-d tree in few dims, BLAS above)."""
+    if Q.shape[1] <= 8:
+        return cKDTree(P).query(Q)
+    sq_p = np.einsum("ij,ij->i", P, P)
+    dist = np.empty(Q.shape[0])
+    idx = np.empty(Q.shape[0], dtype=np.int64)
+    for s in range(0, Q.shape[0], 1024):
+        blk = Q[s:s + 1024]
+        D = sq_p[None, :] - 2.0 * (blk @ P.T)
+        j = np.argmin(D, axis=1)
+        idx[s:s + 1024] = j
+        dist[s:s + 1024] = np.sqrt(np.maximum(D[np.arange(blk.shape[0]), j] + np.einsum("ij,ij->i", blk, blk), 0.0))
+    return dist, idx
+
+
 def chamfer_score(TA, B, *, max_points=3000, seed=0, return_mutual=False):
     """Symmetric mean nearest-neighbour distance between two clouds, over B's RMS spread.
 
     Needs no correspondence; 0 for identical clouds. Both clouds are subsampled to ``max_points``.
     With ``return_mutual`` also the mutual-nearest-neighbour fraction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(100, 3))
+    >>> chamfer_score(X, X), chamfer_score(X + 10, X) > 1
+    (0.0, True)
     """
+    TA = check_points(TA, "TA")
+    B = check_points(B, "B")
+    if TA.shape[1] != B.shape[1]:
+        raise ValueError(f"TA and B must have the same number of columns, got {TA.shape[1]} and {B.shape[1]}")
     rng = np.random.default_rng(seed)
     if TA.shape[0] > max_points:
         TA = TA[rng.choice(TA.shape[0], max_points, replace=False)]
     if B.shape[0] > max_points:
         B = B[rng.choice(B.shape[0], max_points, replace=False)]
     spread = np.sqrt(np.mean(np.sum((B - B.mean(0)) ** 2, axis=1))) or 1.0
-    da, ia = cKDTree(B).query(TA)
-    db, ib = cKDTree(TA).query(B)
+    da, ia = _nearest(TA, B)
+    db, ib = _nearest(B, TA)
     score = 0.5 * (da.mean() + db.mean()) / spread
     if return_mutual:
         return float(score), float(np.mean(ib[ia] == np.arange(TA.shape[0])))
@@ -205,39 +232,31 @@ def chamfer_score(TA, B, *, max_points=3000, seed=0, return_mutual=False):
 
 
 # ---------------------------------------------------------------------------------------- trees
-def _gmm_log_density(X, max_components=32, seed=0, max_fit=20000):
+def _gmm_log_density(X, max_components=32, seed=0, max_fit=3000):
     """Log-density of a Gaussian mixture (full covariances) with its size chosen by BIC."""
     from sklearn.mixture import GaussianMixture
 
     rng = np.random.default_rng(seed)
     Xf = X[rng.choice(X.shape[0], max_fit, replace=False)] if X.shape[0] > max_fit else X
     n, d = Xf.shape
-    per = d + d * (d + 1) / 2 + 1
-    hi = int(max(1, min(max_components, (n / 5) // per if per else max_components)))
-    hi = max(hi, min(max_components, 4))
+    hi = int(min(max_components, max(4, n // (3 * d))))
 
     def fit(c, cov):
         g = GaussianMixture(c, covariance_type=cov, reg_covar=1e-4 * float(np.var(Xf, axis=0).mean()),
-                            n_init=1, random_state=seed, max_iter=200, init_params="k-means++")
+                            n_init=1, random_state=seed, max_iter=60, tol=1e-2, init_params="k-means++")
         g.fit(Xf)
         return g.bic(Xf), g
 
-    best = None
-    for cov in ("full", "diag") if d > 8 else ("full",):
-        cand = sorted(set(int(round(c)) for c in np.geomspace(1, hi if cov == "full" else max_components, 8)))
-        scores = {}
-        for c in cand:
-            scores[c] = fit(c, cov)
-        c0 = min(scores, key=lambda c: scores[c][0])
-        # refine around the coarse optimum
-        lo_c = max(1, max(c for c in cand if c <= c0) if c0 == cand[0] else max(c for c in cand if c < c0))
-        hi_c = min(c for c in cand if c > c0) if c0 != cand[-1] else c0
-        for c in range(lo_c, hi_c + 1):
-            if c not in scores:
-                scores[c] = fit(c, cov)
-        c0 = min(scores, key=lambda c: scores[c][0])
-        if best is None or scores[c0][0] < best[0]:
-            best = scores[c0]
+    cand = sorted(set(int(round(c)) for c in np.geomspace(1, hi, 5)))
+    scores = {c: fit(c, "full") for c in cand}
+    c0 = min(scores, key=lambda c: scores[c][0])
+    i0 = cand.index(c0)
+    lo_c = cand[max(0, i0 - 1)]
+    hi_c = cand[min(len(cand) - 1, i0 + 1)]
+    for c in sorted(set(int(round(c)) for c in np.geomspace(lo_c, hi_c, 4))):
+        if c not in scores:
+            scores[c] = fit(c, "full")
+    best = scores[min(scores, key=lambda c: scores[c][0])]
     return best[1].score_samples(X), best[1]
 
 
@@ -300,7 +319,14 @@ def _leaf_features(tree, X):
         cent[i] = X[m].mean(0) if m.any() else X[tree.peak[tree.leaves[i]]]
     spread = np.sqrt(np.mean(np.sum((X - X.mean(0)) ** 2, axis=1))) or 1.0
     D = np.linalg.norm(cent[:, None] - cent[None], axis=2) / spread
-    return labels, cent, mass, D
+    # shape: log-eigenvalues of each leaf's covariance (descending), relative to the cloud's spread
+    spec = np.zeros((k, X.shape[1]))
+    for i in range(k):
+        m = labels == i
+        if m.sum() > X.shape[1]:
+            ev = np.linalg.eigvalsh(np.cov(X[m].T).reshape(X.shape[1], X.shape[1]))[::-1]
+            spec[i] = np.log(np.maximum(ev, 1e-12 * spread**2) / spread**2)
+    return labels, cent, mass, D, spec
 
 
 def _pairwise_cost(perm, Da, Db):
@@ -349,15 +375,23 @@ def _local_search(perm, U, Da, Db, alpha, kb, max_rounds=20):
     return perm, best
 
 
-def _candidate_leaf_maps(fa, fb, curves_a, curves_b, n_candidates=6, seed=0):
+def _candidate_leaf_maps(fa, fb, curves_a, curves_b, n_candidates=24, seed=0, n_restarts=12):
     """Candidate injective leaf maps A -> B (A assumed to have no more leaves than B), best first."""
     from scipy.optimize import linear_sum_assignment, quadratic_assignment
 
-    _, _, mass_a, Da = fa
-    _, _, mass_b, Db = fb
+    _, _, mass_a, Da, spec_a = fa
+    _, _, mass_b, Db, spec_b = fb
     ka, kb = Da.shape[0], Db.shape[0]
     U = np.abs(curves_a[:, None, :] - curves_b[None, :, :]).mean(2)
     U = U / (np.median(U) + 1e-12) * 0.05  # unary in the units of the pairwise cost
+    # distance profiles: each leaf's sorted distances to the other leaves (similarity-invariant)
+    m = min(ka, kb) - 1
+    if m >= 1:
+        pa = np.sort(Da, axis=1)[:, 1:m + 1]
+        pb = np.sort(Db, axis=1)[:, 1:m + 1]
+        U = U + np.abs(pa[:, None, :] - pb[None, :, :]).mean(2)
+    r = min(spec_a.shape[1], spec_b.shape[1])
+    U = U + 0.1 * np.abs(spec_a[:, None, :r] - spec_b[None, :, :r]).mean(2)
     alpha = 1.0
     starts = []
     r, c = linear_sum_assignment(U)
@@ -368,11 +402,11 @@ def _candidate_leaf_maps(fa, fb, curves_a, curves_b, n_candidates=6, seed=0):
     n = max(ka, kb)
     Sa = np.zeros((n, n))
     Sb = np.zeros((n, n))
-    Sa[:ka, :ka] = np.exp(-Da)
-    Sb[:kb, :kb] = np.exp(-Db)
+    Sa[:ka, :ka] = Da
+    Sb[:kb, :kb] = Db
     if ka >= 2:
-        for trial in range(6):
-            opts = {"maximize": True, "rng": int(rng.integers(1 << 31))}
+        for trial in range(n_restarts):
+            opts = {"maximize": True, "rng": np.random.default_rng(int(rng.integers(1 << 31)))}
             if trial == 0:
                 P0 = np.zeros((n, n))
                 full = np.full(n, -1)
@@ -396,6 +430,15 @@ def _candidate_leaf_maps(fa, fb, curves_a, curves_b, n_candidates=6, seed=0):
                     q[i] = free.pop(0)
             starts.append(q)
     seen = {}
+    n_maps = 1
+    for i in range(ka):
+        n_maps *= kb - i
+    if n_maps <= 5040:  # few leaves: enumerate every injective map
+        from itertools import permutations
+
+        for q in permutations(range(kb), ka):
+            seen[q] = _objective(np.array(q), U, Da, Db, alpha)
+        starts = []
     for s in starts:
         perm, cost = _local_search(s, U, Da, Db, alpha, kb)
         seen[tuple(perm.tolist())] = cost
@@ -411,6 +454,45 @@ def _candidate_leaf_maps(fa, fb, curves_a, curves_b, n_candidates=6, seed=0):
                 seen[key] = _objective(q, U, Da, Db, alpha)
     ranked = sorted(seen, key=seen.get)[:n_candidates]
     return [np.array(r) for r in ranked], [seen[r] for r in ranked]
+
+
+def _maps_from_matching(tm, tree_a, tree_b):
+    """Leaf maps (position in A's leaves -> position in B's, -1 unmatched) from a TreeMatching:
+    its own, then the exchanges within each ambiguous group."""
+    from itertools import permutations
+
+    pos_a = {leaf: i for i, leaf in enumerate(tree_a.leaves)}
+    pos_b = {leaf: i for i, leaf in enumerate(tree_b.leaves)}
+    base = np.full(len(tree_a.leaves), -1)
+    for a, b in tm.pairs:
+        if a in pos_a and b in pos_b:
+            base[pos_a[a]] = pos_b[b]
+    maps = [base]
+    for group in tm.ambiguous:
+        ids = [(pos_a.get(tm.pairs[g][0]), pos_b.get(tm.pairs[g][1])) for g in group]
+        ids = [(i, j) for i, j in ids if i is not None and j is not None]
+        if len(ids) < 2 or len(ids) > 5:
+            continue
+        src = [i for i, _ in ids]
+        for perm in permutations([j for _, j in ids]):
+            q = base.copy()
+            q[src] = perm
+            if not np.array_equal(q, base):
+                maps.append(q)
+    return maps
+
+
+def _rematch(Ta, Cb, leaf_map):
+    """Re-pair leaves by Hungarian on the distances between mapped A-centroids and B-centroids."""
+    from scipy.optimize import linear_sum_assignment
+
+    n_match = int(np.count_nonzero(leaf_map >= 0))
+    D = np.linalg.norm(Ta[:, None] - Cb[None], axis=2)
+    r, c = linear_sum_assignment(D)
+    out = np.full(Ta.shape[0], -1)
+    keep = np.argsort(D[r, c])[:n_match]
+    out[r[keep]] = c[keep]
+    return out
 
 
 # ---------------------------------------------------------------------------------------- anchors and ICP
@@ -472,8 +554,8 @@ def _icp(A, B, lab_a, lab_b, leaf_map, kind, M, t, s, anchors, rounds, ridge, al
         src, dst = [], []
         for pa, pb in groups:
             TA = A[pa] @ M + t
-            _, j = cKDTree(B[pb]).query(TA)
-            _, i = cKDTree(TA).query(B[pb])
+            _, j = _nearest(TA, B[pb])
+            _, i = _nearest(B[pb], TA)
             mutual = np.flatnonzero(i[j] == np.arange(pa.size))
             if mutual.size == 0:
                 continue
@@ -509,7 +591,7 @@ def _check_tree(tree, n, name, xname):
 
 
 def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="auto", k=None,
-          icp_rounds=5, ridge=0.1, allow_reflection=True, max_points=20000, n_candidates=6,
+          icp_rounds=5, ridge=0.1, allow_reflection=True, max_points=20000, n_candidates=24,
           use_matching="auto", seed=0) -> Alignment:
     """Align two point clouds without point correspondences, from their matched cluster trees.
 
@@ -594,11 +676,17 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
     swap = len(tree_a.leaves) > len(tree_b.leaves)
     fa = _leaf_features(tree_a, A)
     fb = _leaf_features(tree_b, B)
-    ca = _growth_curves(tree_a)
-    cb = _growth_curves(tree_b)
-    if swap:
-        maps_ba, costs = _candidate_leaf_maps(fb, fa, cb, ca, n_candidates, seed)
-        maps = []
+    tm = None
+    maps = []
+    if use_matching in ("auto", "trees"):
+        from .matching import match_trees
+
+        tm = match_trees(tree_a, tree_b, A, B, simplify=False)
+        maps = _maps_from_matching(tm, tree_a, tree_b)
+    if use_matching == "trees":
+        costs = [tm.cost] * len(maps)
+    elif swap:
+        maps_ba, costs = _candidate_leaf_maps(fb, fa, _growth_curves(tree_b), _growth_curves(tree_a), n_candidates, seed)
         for mba in maps_ba:
             mab = np.full(len(tree_a.leaves), -1)
             for ib, ia in enumerate(mba):
@@ -606,15 +694,18 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
                     mab[ia] = ib
             maps.append(mab)
     else:
-        maps, costs = _candidate_leaf_maps(fa, fb, ca, cb, n_candidates, seed)
+        maps_f, costs = _candidate_leaf_maps(fa, fb, _growth_curves(tree_a), _growth_curves(tree_b), n_candidates, seed)
+        maps = maps + maps_f
 
     f_a = np.asarray(tree_a.log_density)
     f_b = np.asarray(tree_b.log_density)
     lab_a, lab_b = fa[0], fb[0]
     score_fn = lambda TA: chamfer_score(TA, B, seed=seed)  # noqa: E731
+    screen_fn = lambda TA: chamfer_score(TA, B, seed=seed, max_points=1000)  # noqa: E731
     tried = []
     best = None
-    for leaf_map, cost in zip(maps, costs):
+
+    def _evaluate(leaf_map, score_fn=score_fn):
         pairs, sub_a, sub_b = _node_pairs(tree_a, tree_b, leaf_map)
         Pa = _anchors(A, f_a, lab_a, [sub_a[a] for a, _ in pairs])
         Pb = _anchors(B, f_b, lab_b, [sub_b[b] for _, b in pairs])
@@ -623,10 +714,31 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
         w = w / w.sum()
         kind0 = "similarity" if transform == "affine" else transform
         M, t, s = _fit(Pa, Pb, w, kind0, allow_reflection)
-        sc = score_fn(A @ M + t)
-        tried.append(sc)
-        if best is None or sc < best[0]:
-            best = (sc, leaf_map, pairs, Pa, Pb, w, M, t, s)
+        return (score_fn(A @ M + t), leaf_map, pairs, Pa, Pb, w, M, t, s)
+
+    # screen every candidate on small subsamples, re-score the best few on larger ones
+    cands = [_evaluate(leaf_map, screen_fn) for leaf_map in maps]
+    if len(cands) > 6:
+        keep = np.argsort([c[0] for c in cands], kind="stable")[:6]
+        cands = [cands[i] for i in sorted(keep)]  # keep the matching's ranking order
+    cands = [(score_fn(A @ c[6] + c[7]),) + tuple(c[1:]) for c in cands]
+    tried = [c[0] for c in cands]
+    # the diagnostic decides, but near-ties (within 5%, e.g. symmetric configurations where the
+    # Chamfer distance is blind) go to the map the matching ranked first (maps come best first)
+    floor = min(tried)
+    best = next(c for c in cands if c[0] <= 1.05 * floor)
+    # geometric re-matching: map A's leaf centroids with the fit, re-pair by Hungarian, refit
+    for _ in range(5):
+        sc, leaf_map, pairs, Pa, Pb, w, M, t, s = best
+        new_map = _rematch(fa[1] @ M + t, fb[1], leaf_map)
+        if np.array_equal(new_map, leaf_map):
+            break
+        cand = _evaluate(new_map)
+        tried.append(cand[0])
+        if cand[0] < best[0]:
+            best = cand
+        else:
+            break
     sc, leaf_map, pairs, Pa, Pb, w, M, t, s = best
     if transform == "affine":
         M2, t2, s2 = _fit(Pa, Pb, w, "affine", allow_reflection, ridge)
@@ -639,9 +751,10 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
                                      icp_rounds, ridge, allow_reflection, rng, score_fn=score_fn)
     sc, mnn = chamfer_score(A @ M + t, B, seed=seed, return_mutual=True)
     res = np.linalg.norm(Pa @ M + t - Pb, axis=1)
-    matching = _LeafMatching(pairs=tuple((int(a), int(b)) for a, b in pairs),
-                             leaf_map=leaf_map, cost=float(costs[0]), candidates_scores=tuple(tried))
-    info = dict(tree_a=tree_a, tree_b=tree_b, density_a=dens_a, density_b=dens_b, icp_accepted=accepted,
+    matching = tm if tm is not None else _LeafMatching(pairs=tuple((int(a), int(b)) for a, b in pairs),
+                                                       leaf_map=leaf_map, cost=float(costs[0]),
+                                                       candidates_scores=tuple(tried))
+    info = dict(leaf_map=leaf_map, node_pairs=pairs, candidate_scores=tuple(tried), tree_a=tree_a, tree_b=tree_b, density_a=dens_a, density_b=dens_b, icp_accepted=accepted,
                 n_candidates=len(tried))
     return Alignment(kind=transform, matrix=M, offset=t, scale=float(s), matching=matching,
                      anchors=(Pa, Pb, w), residuals=res, score=sc, mutual_nn=mnn, info=info)

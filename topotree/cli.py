@@ -240,10 +240,47 @@ def _plot_run(args):
 
 
 # name -> (help, add_arguments(parser), run(args) -> exit code)
+# ------------------------------------------------------------------------------------------ demo
+def _demo_args(p):
+    p.add_argument("--data", help="(n, d) .npy/.npz/.csv/.txt data (default: scikit-learn's 8x8 digits)")
+    p.add_argument("--labels", help="(n,) labels for --data, used to name tree nodes and score label transfer")
+    p.add_argument("--latent-dim", type=int, default=8, help="latent dimensions of both models (default 8)")
+    p.add_argument("--out", default="demo-output", help="folder for the table, pictures and report.md")
+    p.add_argument("--seed", type=int, default=0, help="model A uses SEED, model B SEED + 1 (default 0)")
+    p.add_argument("--epochs", type=int, default=300, help="maximum training epochs (early stopping)")
+    p.add_argument("--max-points", type=int, default=None, help="use at most this many rows (quick runs)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+
+def _demo_run(args):
+    data = None if args.data is None else load_points(args.data)
+    labels = None
+    if args.labels is not None:
+        if data is None:
+            raise CLIError("--labels needs --data")
+        labels = _load_array(args.labels, what="labels")
+        labels = labels.ravel() if labels.ndim == 2 and 1 in labels.shape else labels
+        if labels.ndim != 1 or labels.shape[0] != data.shape[0]:
+            raise CLIError(f"labels must have one entry per row of data ({data.shape[0]}), got shape {labels.shape}")
+    if args.latent_dim < 1:
+        raise CLIError(f"--latent-dim must be >= 1, got {args.latent_dim}")
+    try:
+        from adapters.demo import run_demo
+    except ImportError as exc:
+        raise CLIError(f"the demo needs torch and the adapters package ({exc}); install with "
+                       f"pip install 'topotree[torch]' (or run make demo)") from None
+    run_demo(data, labels, latent_dim=args.latent_dim, out=args.out, seed=args.seed, epochs=args.epochs,
+             max_points=args.max_points, progress=args.progress)
+    print(f"\nwrote {args.out}/ (table.md, table.csv, trees.png, persistence.png, latents.png, stitched.png, report.md)")
+    return 0
+
+
 COMMANDS = {
     "tree": ("build a cluster tree from a file of points", _tree_args, _tree_run),
     "show": ("summarise a saved tree: leaves, masses, persistence", _show_args, _show_run),
     "plot": ("draw a saved tree to an image file", _plot_args, _plot_run),
+    "demo": ("train two flow autoencoders, match their latent trees, align and score (needs torch)",
+             _demo_args, _demo_run),
 }
 
 

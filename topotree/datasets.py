@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["GaussianMixture", "hierarchical_mixture"]
+__all__ = ["GaussianMixture", "hierarchical_mixture", "warp_and_move"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,47 @@ class GaussianMixture:
             out[:, c] = (np.log(w) - 0.5 * np.einsum("ij,ij->j", z, z) - np.log(np.diag(L)).sum()
                          - 0.5 * d * np.log(2 * np.pi))
         return logsumexp(out, axis=1)
+
+    def sample(self, n, seed=None):
+        """A fresh sample of ``n`` points from the same mixture: ``(X, labels)``, no shared rows.
+
+        Examples
+        --------
+        >>> X, labels = hierarchical_mixture(500, dim=2, n_leaves=3, seed=0).sample(200, seed=1)
+        >>> X.shape, labels.shape
+        ((200, 2), (200,))
+        """
+        rng = np.random.default_rng(seed)
+        labels = rng.choice(self.weights.shape[0], size=n, p=self.weights)
+        X = self.means[labels] + np.einsum("nij,nj->ni", self._chol[labels],
+                                           rng.normal(size=(n, self.means.shape[1])))
+        return X, labels
+
+
+def warp_and_move(X, seed=None, warp=0.0):
+    """A random smooth warp, orthogonal map (det +1 or -1), scaling and translation of ``X``.
+
+    ``Y = exp(u) * (X + warp * s * tanh(X W / s)) Q + t``, with s the cloud's RMS spread per axis,
+    W a random matrix, Q random orthogonal (a reflection half of the time), u ~ U(-1, 1) and t of
+    scale 10: the kind of change that relates two models' latent spaces.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Y = warp_and_move(np.eye(3), seed=0)
+    >>> Y.shape
+    (3, 3)
+    """
+    rng = np.random.default_rng(seed)
+    X = np.asarray(X, dtype=np.float64)
+    d = X.shape[1]
+    scale = np.sqrt(np.mean(np.sum((X - X.mean(0)) ** 2, axis=1)) / d)
+    W = rng.normal(size=(d, d)) / np.sqrt(d)
+    Y = X + warp * scale * np.tanh(X @ W / scale)
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    if rng.uniform() < 0.5:
+        Q[:, 0] *= -1
+    return np.exp(rng.uniform(-1, 1)) * Y @ Q + rng.normal(scale=10, size=d)
 
 
 def _spread(rng, m, dim, min_dist, radius):

@@ -1,0 +1,151 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import topotree as tt
+from topotree.align import align, procrustes
+from topotree.datasets import hierarchical_mixture
+
+
+def _rot(d, seed):
+    return np.linalg.qr(np.random.default_rng(seed).normal(size=(d, d)))[0]
+
+
+@pytest.mark.parametrize("kind", ["orthogonal", "similarity", "affine"])
+def test_procrustes_exact_recovery(kind):
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(30, 4))
+    Q = _rot(4, 1)
+    s = 1.0 if kind == "orthogonal" else 2.5
+    M = s * Q if kind != "affine" else rng.normal(size=(4, 4))
+    t = rng.normal(size=4)
+    al = procrustes(A, A @ M + t, kind)
+    assert np.abs(al.matrix - M).max() < 1e-6
+    assert np.abs(al.offset - t).max() < 1e-6
+    assert np.abs(al.inverse_transform(al.transform(A)) - A).max() < 1e-6
+    assert al.residuals.max() < 1e-6
+
+
+def test_procrustes_reflection_and_different_dims():
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(40, 3))
+    F = np.diag([1.0, 1.0, -1.0])
+    assert np.abs(procrustes(A, A @ F).transform(A) - A @ F).max() < 1e-9
+    proper = procrustes(A, A @ F, allow_reflection=False)
+    assert np.linalg.det(proper.matrix) > 0
+    # 3 -> 5 dims: a semi-orthogonal embedding
+    E = np.linalg.qr(rng.normal(size=(5, 5)))[0][:3]
+    al = procrustes(A, 2 * A @ E + 1, "similarity")
+    assert al.matrix.shape == (3, 5)
+    assert np.abs(al.transform(A) - (2 * A @ E + 1)).max() < 1e-9
+    assert np.abs(al.inverse_transform(2 * A @ E + 1) - A).max() < 1e-9
+    # 5 -> 3 is not injective
+    back = procrustes(2 * A @ E + 1, A, "similarity")
+    with pytest.raises(ValueError, match="inverse"):
+        back.inverse_transform(A)
+
+
+def test_procrustes_weights_and_ridge():
+    rng = np.random.default_rng(2)
+    A = rng.normal(size=(20, 3))
+    B = A * 3.0 + 1
+    B[0] += 100  # an outlier with zero weight is ignored
+    w = np.ones(20)
+    w[0] = 0
+    assert abs(procrustes(A, B, "similarity", weights=w).scale - 3.0) < 1e-9
+    # two anchors in 3 dims: affine is underdetermined, the ridge keeps it near the similarity fit
+    al = procrustes(A[:2], B[1:3], "affine", ridge=1.0)
+    assert np.isfinite(al.matrix).all()
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.1, 10.0))
+def test_procrustes_similarity_invariance(seed, scale):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(12, 3))
+    Q = _rot(3, seed + 1)
+    t = rng.normal(size=3) * 5
+    al = procrustes(A, scale * A @ Q + t, "similarity")
+    assert abs(al.scale - scale) < 1e-6 * scale
+    assert np.abs(al.transform(A) - (scale * A @ Q + t)).max() < 1e-6 * (1 + scale)
+
+
+def _fresh(mix, n, seed):
+    rng = np.random.default_rng(seed)
+    lab = rng.choice(len(mix.weights), size=n, p=mix.weights)
+    L = np.linalg.cholesky(mix.covariances)
+    return mix.means[lab] + np.einsum("nij,nj->ni", L[lab], rng.normal(size=(n, mix.means.shape[1])))
+
+
+def test_align_recovers_similarity_transform():
+    mix = hierarchical_mixture(3000, dim=3, n_leaves=6, seed=3)
+    A = mix.X
+    Q = _rot(3, 4)
+    B = 1.8 * A @ Q + np.array([3.0, -2.0, 5.0])
+    perm = np.random.default_rng(5).permutation(A.shape[0])
+    al = align(A, B[perm], "similarity")
+    err = np.linalg.norm(al.transform(A) - B) / np.linalg.norm(B - B.mean(0))
+    assert err < 0.02
+    assert abs(al.scale - 1.8) < 0.03
+    assert al.score < 0.05
+    assert len(al.anchors[0]) == len(al.residuals)
+
+
+def test_align_fresh_samples_of_different_sizes():
+    mix = hierarchical_mixture(2500, dim=4, n_leaves=5, seed=6)
+    Xb = _fresh(mix, 1700, 7)
+    Q = _rot(4, 8)
+    B = 0.5 * Xb @ Q - 3.0
+    al = align(mix.X, B, "affine")
+    # fresh sample: compare the mapped component means with B's true means
+    Tm = al.transform(mix.means)
+    Bm = 0.5 * mix.means @ Q - 3.0
+    assert np.linalg.norm(Tm - Bm) / np.linalg.norm(Bm - Bm.mean(0)) < 0.05
+
+
+def test_align_different_dims():
+    mix = hierarchical_mixture(2000, dim=3, n_leaves=4, seed=9)
+    E = np.linalg.qr(np.random.default_rng(10).normal(size=(5, 5)))[0][:3]
+    B = mix.X @ E
+    al = align(mix.X, B, "orthogonal")
+    assert al.matrix.shape == (3, 5)
+    assert np.linalg.norm(al.transform(mix.X) - B) / np.linalg.norm(B - B.mean(0)) < 0.02
+
+
+def test_align_given_trees_and_match_trees_result():
+    mix = hierarchical_mixture(2000, dim=2, n_leaves=4, seed=11)
+    B = mix.X[::-1] * 2.0
+    ta = tt.build_tree(mix.X).simplify()
+    tb = tt.build_tree(B).simplify()
+    al = align(mix.X, B, "similarity", tree_a=ta, tree_b=tb)
+    assert al.info["tree_a"] is ta
+    assert np.abs(al.transform(mix.X) - mix.X * 2.0).max() < 0.05 * np.abs(B).max()
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(A=np.full((50, 2), np.nan)), "A contains NaN"),
+    (dict(A=np.zeros(50)), "A must be a 2-D"),
+    (dict(B=np.zeros((5, 2))), "B has 5 points"),
+    (dict(transform="rigid"), "transform must be one of"),
+    (dict(density="kde"), "density must be one of"),
+])
+def test_align_bad_input(bad, match):
+    rng = np.random.default_rng(0)
+    args = dict(A=rng.normal(size=(200, 2)), B=rng.normal(size=(200, 2)), transform="similarity")
+    args.update(bad)
+    with pytest.raises(ValueError, match=match):
+        align(args.pop("A"), args.pop("B"), **args)
+
+
+def test_procrustes_bad_input():
+    with pytest.raises(ValueError, match="same number of rows"):
+        procrustes(np.zeros((3, 2)), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="transform"):
+        procrustes(np.eye(3), np.eye(3), "projective")
+    with pytest.raises(ValueError, match="anchors_a contains NaN"):
+        procrustes(np.array([[np.nan, 1.0]]), np.array([[1.0, 1.0]]))
+    with pytest.raises(ValueError, match="weights"):
+        procrustes(np.eye(3), np.eye(3), weights=[1, 2])
+    al = procrustes(np.eye(3), np.eye(3))
+    with pytest.raises(ValueError, match="X must have 3 columns"):
+        al.transform(np.zeros((2, 4)))

@@ -1,0 +1,279 @@
+"""The peers of :func:`topotree.align`, run the same way (each returns an ``Alignment``).
+
+Correspondence-free: ``moment_align``, ``gromov_wasserstein_align`` (needs POT), ``kmeans_qap_align``,
+``random_orthogonal``. Upper bound: ``oracle_procrustes`` (true pairs or true class means). Needing
+some known pairs: ``anchor_procrustes``, ``relative_representation``, ``permutation_align``.
+
+References
+----------
+Mémoli, F. (2011). Gromov-Wasserstein distances and the metric approach to object matching. Found.
+Comput. Math. 11. Vogelstein, J. T. et al. (2015). Fast approximate quadratic programming for graph
+matching. PLoS ONE 10(4). Maiorca, V. et al. (2023). Latent space translation via semantic
+alignment. NeurIPS. Moschella, L. et al. (2023). Relative representations enable zero-shot latent
+space communication. ICLR. Ainsworth, S., Hayase, J. and Srinivasa, S. (2023). Git Re-Basin. ICLR.
+Dar, G. et al. / mini-vec2vec (2025): k-means + QAP + Procrustes + ICP.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment, quadratic_assignment
+from scipy.spatial import cKDTree
+
+from ._validation import check_choice, check_int, check_points
+from .align import Alignment, _fit, _KINDS, chamfer_score, procrustes
+
+__all__ = ["oracle_procrustes", "moment_align", "gromov_wasserstein_align", "kmeans_qap_align",
+           "random_orthogonal", "anchor_procrustes", "relative_representation", "permutation_align"]
+
+
+def _finish(A, B, M, t, s, kind, **info):
+    sc, mnn = chamfer_score(A @ M + t, B, return_mutual=True)
+    return Alignment(kind=kind, matrix=M, offset=t, scale=float(s), score=sc, mutual_nn=mnn, info=info)
+
+
+def _pairs_arg(pairs, n_a, n_b):
+    p = np.asarray(pairs)
+    if p.ndim == 1:
+        if p.shape[0] != n_a:
+            raise ValueError(f"pairs as a 1-D array must have length n_a = {n_a}, got {p.shape[0]}")
+        ia = np.flatnonzero(p >= 0)
+        p = np.c_[ia, p[ia]]
+    if p.ndim != 2 or p.shape[1] != 2 or p.dtype.kind not in "iu":
+        raise ValueError("pairs must be an (m, 2) integer array of (row in A, row in B) or an (n_a,) index array")
+    if p.size and (p[:, 0].max() >= n_a or p[:, 1].max() >= n_b or p.min() < 0):
+        raise ValueError("pairs has indices out of range")
+    return p.astype(np.int64)
+
+
+def oracle_procrustes(A, B, transform="affine", *, pairs=None, labels_a=None, labels_b=None, ridge=0.1):
+    """The upper bound: fit on the true pairs (same sample) or on the true class means (fresh sample).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = np.random.default_rng(0).normal(size=(50, 2)); B = A @ [[0, 1], [-1, 0]]
+    >>> al = oracle_procrustes(A, B, "orthogonal", pairs=np.arange(50))
+    >>> bool(np.allclose(al.transform(A), B))
+    True
+    """
+    A = check_points(A, "A")
+    B = check_points(B, "B")
+    transform = check_choice(transform, "transform", _KINDS)
+    if pairs is not None:
+        p = _pairs_arg(pairs, A.shape[0], B.shape[0])
+        al = procrustes(A[p[:, 0]], B[p[:, 1]], transform)
+    elif labels_a is not None and labels_b is not None:
+        la, lb = np.asarray(labels_a), np.asarray(labels_b)
+        if la.shape != (A.shape[0],) or lb.shape != (B.shape[0],):
+            raise ValueError("labels_a and labels_b must be 1-D with one label per row of A and B")
+        common = np.intersect1d(la, lb)
+        Ca = np.array([A[la == c].mean(0) for c in common])
+        Cb = np.array([B[lb == c].mean(0) for c in common])
+        w = np.array([min(np.mean(la == c), np.mean(lb == c)) for c in common])
+        al = procrustes(Ca, Cb, transform, weights=w, ridge=ridge)
+    else:
+        raise ValueError("oracle_procrustes needs pairs, or labels_a and labels_b")
+    return _finish(A, B, al.matrix, al.offset, al.scale, transform)
+
+
+def _pca(X):
+    mu = X.mean(0)
+    e, V = np.linalg.eigh(np.cov((X - mu).T).reshape(X.shape[1], X.shape[1]))
+    o = np.argsort(e)[::-1]
+    return mu, np.maximum(e[o], 1e-12), V[:, o]
+
+
+def moment_align(A, B, transform="affine"):
+    """Whiten both clouds, match principal axes by rank, fix each axis's sign by the skewness.
+
+    Fails by construction on whitened (identity-covariance) clouds, whose principal axes are arbitrary.
+    """
+    A = check_points(A, "A", 3)
+    B = check_points(B, "B", 3)
+    transform = check_choice(transform, "transform", _KINDS)
+    r = min(A.shape[1], B.shape[1])
+    mu_a, ea, Va = _pca(A)
+    mu_b, eb, Vb = _pca(B)
+    za = (A - mu_a) @ Va[:, :r] / np.sqrt(ea[:r])
+    zb = (B - mu_b) @ Vb[:, :r] / np.sqrt(eb[:r])
+    sa = np.sign(np.mean(za**3, axis=0) + 1e-15)
+    sb = np.sign(np.mean(zb**3, axis=0) + 1e-15)
+    # A -> z (signed) -> B
+    M = (Va[:, :r] / np.sqrt(ea[:r]) * (sa * sb)) @ (np.sqrt(eb[:r])[:, None] * Vb[:, :r].T)
+    t = mu_b - mu_a @ M
+    if transform != "affine":  # closest map of the family to the moment map
+        al = procrustes(A, A @ M + t, transform)
+        M, t = al.matrix, al.offset
+    s = float(np.linalg.svd(M, compute_uv=False).mean())
+    return _finish(A, B, M, t, s, transform)
+
+
+def gromov_wasserstein_align(A, B, transform="affine", *, n_sub=1000, seed=0, max_iter=200):
+    """Gromov-Wasserstein coupling (POT, exact conditional gradient) of subsamples, then Procrustes
+    on each subsampled A point's most-coupled B point. Time and memory grow as n_sub^2 and more."""
+    try:
+        import ot
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError("gromov_wasserstein_align needs POT (pip install pot)") from exc
+    A = check_points(A, "A", 3)
+    B = check_points(B, "B", 3)
+    transform = check_choice(transform, "transform", _KINDS)
+    n_sub = check_int(n_sub, "n_sub", low=3)
+    rng = np.random.default_rng(seed)
+    ia = rng.choice(A.shape[0], min(n_sub, A.shape[0]), replace=False)
+    ib = rng.choice(B.shape[0], min(n_sub, B.shape[0]), replace=False)
+    Xa, Xb = A[ia], B[ib]
+    Ca = np.linalg.norm(Xa[:, None] - Xa[None], axis=2)
+    Cb = np.linalg.norm(Xb[:, None] - Xb[None], axis=2)
+    Ca /= Ca.max()
+    Cb /= Cb.max()
+    p = np.full(Xa.shape[0], 1.0 / Xa.shape[0])
+    q = np.full(Xb.shape[0], 1.0 / Xb.shape[0])
+    G = ot.gromov.gromov_wasserstein(Ca, Cb, p, q, loss_fun="square_loss", max_iter=max_iter)
+    j = np.argmax(G, axis=1)
+    al = procrustes(Xa, Xb[j], transform, weights=G[np.arange(len(j)), j] + 1e-15, ridge=0.1)
+    return _finish(A, B, al.matrix, al.offset, al.scale, transform)
+
+
+def _global_icp(A, B, M, t, s, kind, rounds=5, ridge=0.1, max_points=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    Sa = A[rng.choice(A.shape[0], min(max_points, A.shape[0]), replace=False)]
+    Sb = B[rng.choice(B.shape[0], min(max_points, B.shape[0]), replace=False)]
+    tb = cKDTree(Sb)
+    best = chamfer_score(A @ M + t, B)
+    for _ in range(rounds):
+        TA = Sa @ M + t
+        _, j = tb.query(TA)
+        _, i = cKDTree(TA).query(Sb)
+        mutual = np.flatnonzero(i[j] == np.arange(Sa.shape[0]))
+        if mutual.size < Sa.shape[1] + 1:
+            break
+        M2, t2, s2 = _fit(Sa[mutual], Sb[j[mutual]], np.full(mutual.size, 1.0 / mutual.size), kind, True, ridge)
+        sc = chamfer_score(A @ M2 + t2, B)
+        if sc >= best:
+            break
+        M, t, s, best = M2, t2, s2, sc
+    return M, t, s
+
+
+def kmeans_qap_align(A, B, transform="affine", *, n_clusters=20, icp_rounds=5, n_init=10, n_trials=8, seed=0):
+    """k-means centroids of both clouds matched by a quadratic assignment (FAQ) of their distance
+    matrices, Procrustes on the matched centroids, then ICP (the mini-vec2vec recipe).
+
+    Each of ``n_trials`` FAQ starts gives a candidate matching; every candidate is fitted, refined
+    by ICP and the one with the best Chamfer score (no ground truth needed) is kept. The QAP
+    objective alone is not a safe selector: the two k-means solutions need not correspond
+    centroid for centroid, and near-symmetric layouts have several near-optimal assignments.
+    ``n_init`` k-means restarts make the two clouds' solutions more likely to be the same optimum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from topotree.datasets import hierarchical_mixture
+    >>> m = hierarchical_mixture(1500, dim=2, n_leaves=4, seed=0)
+    >>> al = kmeans_qap_align(m.X, 2 * m.X[:, ::-1] + 1, n_clusters=4)
+    >>> bool(np.abs(al.transform(m.X) - (2 * m.X[:, ::-1] + 1)).max() < 1.0)
+    True
+    """
+    from sklearn.cluster import KMeans
+
+    A = check_points(A, "A", 3)
+    B = check_points(B, "B", 3)
+    transform = check_choice(transform, "transform", _KINDS)
+    k = min(check_int(n_clusters, "n_clusters", low=2), A.shape[0], B.shape[0])
+    n_init = check_int(n_init, "n_init", low=1)
+    n_trials = check_int(n_trials, "n_trials", low=1)
+    rng = np.random.default_rng(seed)
+    sub = lambda X: X[rng.choice(X.shape[0], min(20000, X.shape[0]), replace=False)]  # noqa: E731
+    ka = KMeans(k, n_init=n_init, random_state=seed).fit(sub(A))
+    kb = KMeans(k, n_init=n_init, random_state=seed).fit(sub(B))
+    Ca, Cb = ka.cluster_centers_, kb.cluster_centers_
+    Da = np.linalg.norm(Ca[:, None] - Ca[None], axis=2)
+    Db = np.linalg.norm(Cb[:, None] - Cb[None], axis=2)
+    Da, Db = Da / Da.max(), Db / Db.max()
+    # cluster masses on the diagonal: trace(Da P Db P^T) then also rewards matching sizes, which
+    # breaks the ties of near-symmetric layouts that distances alone cannot
+    np.fill_diagonal(Da, np.sqrt(np.bincount(ka.labels_, minlength=k) / ka.labels_.size))
+    np.fill_diagonal(Db, np.sqrt(np.bincount(kb.labels_, minlength=k) / kb.labels_.size))
+    cols = {}
+    for trial in range(n_trials):
+        res = quadratic_assignment(Da, Db, method="faq",
+                                   options={"maximize": True, "P0": "barycenter" if trial == 0 else "randomized",
+                                            "rng": np.random.default_rng(seed + trial)})
+        cols.setdefault(tuple(np.asarray(res.col_ind).tolist()), res.fun)
+    best = None
+    for col in sorted(cols, key=cols.get, reverse=True):
+        al = procrustes(Ca, Cb[list(col)], transform, ridge=0.1)
+        M, t, s = _global_icp(A, B, al.matrix, al.offset, al.scale, transform, icp_rounds, seed=seed)
+        sc = chamfer_score(A @ M + t, B)
+        if best is None or sc < best[0]:
+            best = (sc, M, t, s, col)
+    _, M, t, s, col = best
+    return _finish(A, B, M, t, s, transform, centroid_map=np.array(col), n_candidates=len(cols))
+
+
+def random_orthogonal(A, B, transform="similarity", *, seed=0):
+    """A random semi-orthogonal map, scaled by the ratio of spreads, means matched (chance level)."""
+    A = check_points(A, "A")
+    B = check_points(B, "B")
+    rng = np.random.default_rng(seed)
+    G = rng.normal(size=(A.shape[1], B.shape[1]))
+    U, _, Vt = np.linalg.svd(G, full_matrices=False)
+    spread = lambda X: np.sqrt(np.mean(np.sum((X - X.mean(0)) ** 2, axis=1)))  # noqa: E731
+    s = spread(B) / spread(A) if transform != "orthogonal" else 1.0
+    M = s * U @ Vt
+    t = B.mean(0) - A.mean(0) @ M
+    return _finish(A, B, M, t, s, transform)
+
+
+def anchor_procrustes(A, B, pairs, k, transform="affine", *, seed=0, ridge=0.1):
+    """Procrustes on k randomly chosen known pairs (Maiorca et al. 2023)."""
+    A = check_points(A, "A")
+    B = check_points(B, "B")
+    transform = check_choice(transform, "transform", _KINDS)
+    p = _pairs_arg(pairs, A.shape[0], B.shape[0])
+    k = check_int(k, "k", low=1, high=p.shape[0])
+    sel = p[np.random.default_rng(seed).choice(p.shape[0], k, replace=False)]
+    al = procrustes(A[sel[:, 0]], B[sel[:, 1]], transform, ridge=ridge)
+    return _finish(A, B, al.matrix, al.offset, al.scale, transform, pairs_used=sel)
+
+
+def relative_representation(A, B, pairs, k, *, seed=0):
+    """Cosine similarities of every point to k shared anchors (Moschella et al. 2023).
+
+    Returns (RA, RB), (n_a, k) and (n_b, k): both clouds in one k-dim relative space (score them
+    with :func:`topotree.metrics.retrieval_at_k` or label transfer between RA and RB).
+    """
+    A = check_points(A, "A")
+    B = check_points(B, "B")
+    p = _pairs_arg(pairs, A.shape[0], B.shape[0])
+    k = check_int(k, "k", low=1, high=p.shape[0])
+    sel = p[np.random.default_rng(seed).choice(p.shape[0], k, replace=False)]
+
+    def rel(X, idx):
+        Xc = X - X.mean(0)
+        Xn = Xc / (np.linalg.norm(Xc, axis=1, keepdims=True) + 1e-12)
+        return Xn @ Xn[idx].T
+
+    return rel(A, sel[:, 0]), rel(B, sel[:, 1])
+
+
+def permutation_align(A, B, pairs, k=None, *, seed=0):
+    """Git Re-Basin's activation matching: a signed permutation of coordinates by Hungarian on the
+    absolute correlations over (k of) the known pairs; centred, scaled by the ratio of spreads."""
+    A = check_points(A, "A")
+    B = check_points(B, "B")
+    p = _pairs_arg(pairs, A.shape[0], B.shape[0])
+    if k is not None:
+        k = check_int(k, "k", low=2, high=p.shape[0])
+        p = p[np.random.default_rng(seed).choice(p.shape[0], k, replace=False)]
+    Xa = A[p[:, 0]] - A[p[:, 0]].mean(0)
+    Xb = B[p[:, 1]] - B[p[:, 1]].mean(0)
+    C = (Xa / (Xa.std(0) + 1e-12)).T @ (Xb / (Xb.std(0) + 1e-12)) / Xa.shape[0]
+    r, c = linear_sum_assignment(-np.abs(C))
+    M = np.zeros((A.shape[1], B.shape[1]))
+    M[r, c] = np.sign(C[r, c])
+    s = float(np.sqrt(np.sum(Xb**2) / max(np.sum((Xa @ M) ** 2), 1e-300)))
+    M *= s
+    t = B[p[:, 1]].mean(0) - A[p[:, 0]].mean(0) @ M
+    return _finish(A, B, M, t, s, "similarity")
