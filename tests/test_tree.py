@@ -204,3 +204,27 @@ def test_bad_simplify_and_merge_height_arguments():
         tree.merge_height(0, 50)
     with pytest.raises(TypeError, match="integer"):
         tree.merge_height(0.5, 1)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 6))
+def test_bridges_are_single_linkage_between_components(seed, c):
+    """Bridges join the kNN graph's components by a minimum spanning tree of their closest pairs."""
+    from scipy.sparse.csgraph import minimum_spanning_tree
+    from scipy.spatial.distance import cdist
+
+    from topotree.graph import bridge_components, components, knn
+
+    rng = np.random.default_rng(seed)
+    X = np.vstack([rng.normal(size=(rng.integers(10, 60), 2)) + rng.uniform(-60, 60, size=2) for _ in range(c)])
+    nb, _ = knn(X, 5)
+    comp = components(nb)
+    m = comp.max() + 1
+    gap = np.full((m, m), np.inf)
+    for a in range(m):
+        for b in range(a + 1, m):
+            gap[a, b] = cdist(X[comp == a], X[comp == b]).min()
+    expected = minimum_spanning_tree(np.where(np.isfinite(gap), gap, 0)).sum()
+    bridges = bridge_components(X, nb)
+    assert bridges.shape == (m - 1, 2)
+    assert np.isclose(np.linalg.norm(X[bridges[:, 0]] - X[bridges[:, 1]], axis=1).sum(), expected)

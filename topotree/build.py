@@ -113,10 +113,8 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
         f = check_vector(log_density, n, "log_density")
         kind = "given"
 
-    indptr, indices = adjacency(nb)
-    bridges = bridge_components(X, indptr, indices) if connect else np.zeros((0, 2), dtype=np.int64)
-    if bridges.shape[0]:
-        indptr, indices = adjacency(nb, bridges)
+    bridges = bridge_components(X, nb) if connect else np.zeros((0, 2), dtype=np.int64)
+    indptr, indices = adjacency(nb, bridges)
     # ties (two points that are each other's k-th neighbour share r_k) are broken by an intrinsic
     # key, the mean log-distance to the neighbours, so the tree does not depend on the points' order
     order = _order(f, dist)

@@ -54,7 +54,8 @@ def knn(X, k, *, progress=None, n_jobs=-1):
         leaves = np.flatnonzero(left == -1)
         sq_d = np.empty((n, k + 1))
         pos = np.empty((n, k + 1), dtype=np.int64)
-        for batch in np.array_split(leaves, max(1, min(50, leaves.shape[0] // 64))):
+        n_batches = max(1, min(50, leaves.shape[0] // 64)) if show else 1  # batches only feed the bar
+        for batch in np.array_split(leaves, n_batches):
             query_leaves(Xs, start, end, left, right, lo, hi, batch, k + 1, sq_d, pos)
             bar.update(int((end[batch] - start[batch]).sum()))
         idx[perm] = perm[pos]
@@ -169,14 +170,14 @@ def adjacency(neighbors, bridges=None):
 
 
 @njit(cache=True)
-def components(indptr, indices):
-    """Connected component of every vertex (numbered by their smallest vertex's order)."""
-    n = indptr.shape[0] - 1
+def components(neighbors):
+    """Connected component of every point of the kNN graph (numbered in order of first point)."""
+    n, k = neighbors.shape
     parent, size = ds_new(n)
     for v in range(n):
-        for e in range(indptr[v], indptr[v + 1]):
+        for j in range(k):
             a = ds_find(parent, v)
-            b = ds_find(parent, indices[e])
+            b = ds_find(parent, neighbors[v, j])
             ds_union(parent, size, a, b)
     label = np.full(n, -1, dtype=np.int64)
     comp = np.empty(n, dtype=np.int64)
@@ -190,7 +191,7 @@ def components(indptr, indices):
     return comp
 
 
-def _closest_pair(X, ma, mb, ta, tb, n_seed=2048):
+def _closest_pair(X, ma, mb, ta, tb, n_seed=256):
     """A closest pair between two point sets: from the points of each set nearest the other set's
     centroid (exact when the sets are small), alternate nearest-neighbour steps until they stop."""
     best = None
@@ -213,19 +214,19 @@ def _closest_pair(X, ma, mb, ta, tb, n_seed=2048):
     return p, q, dist
 
 
-def bridge_components(X, indptr, indices, max_exact=64):
+def bridge_components(X, neighbors, max_exact=64):
     """Edges that join the graph's connected components into one, shortest first.
 
     The components are linked by a minimum spanning tree over their closest point pairs
     (single linkage between components; each pair is found from the points nearest the other
     component's centroid, refined by alternating nearest-neighbour steps, which is exact for
-    components of up to 2048 points and for convex, well separated ones). With more than ``max_exact`` components the candidate
+    components of up to 256 points and for convex, well separated ones). With more than ``max_exact`` components the candidate
     pairs are restricted to a minimum spanning tree of the component centroids, each pair still
     joined through its exact closest points.
 
     Returns an (c - 1, 2) int64 array of point pairs.
     """
-    comp = components(indptr, indices)
+    comp = components(np.ascontiguousarray(neighbors, dtype=np.int64))
     c = int(comp.max()) + 1
     if c == 1:
         return np.zeros((0, 2), dtype=np.int64)
