@@ -112,16 +112,19 @@ _FAST = {"reassoc", "contract", "arcp", "nsz"}
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
-def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k1, out_d, out_i):
-    """Fill rows of out_d/out_i (squared distances, positions in Xs) for the points of ``leaves``."""
+def query_leaves(Xs, perm, start, end, left, right, lo, hi, leaves, k, out_d, out_i):
+    """k nearest neighbours (the point itself excluded) of the points of ``leaves``.
+
+    Rows of ``out_d`` (distances) and ``out_i`` (indices) are in the original order of the points
+    (``Xs = X[perm]``), sorted by distance.
+    """
     d = Xs.shape[1]
     for li in prange(leaves.shape[0]):
         L = leaves[li]
         s, e = start[L], end[L]
-        for q in range(s, e):
-            for t in range(k1):
-                out_d[q, t] = np.inf
-                out_i[q, t] = -1
+        m = e - s
+        best_d = np.full((m, k), np.inf)
+        best_i = np.full((m, k), -1, dtype=np.int64)
         stack = np.empty(512, dtype=np.int64)
         stack[0] = 0
         top = 1
@@ -133,7 +136,8 @@ def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k1, out_d, out_i):
                 continue
             if left[N] == -1:
                 for q in range(s, e):
-                    worst = out_d[q, k1 - 1]
+                    r = q - s
+                    worst = best_d[r, k - 1]
                     pb = 0.0
                     for j in range(d):
                         x = Xs[q, j]
@@ -145,23 +149,25 @@ def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k1, out_d, out_i):
                     if pb > worst:
                         continue
                     for p in range(start[N], end[N]):
+                        if p == q:
+                            continue
                         dist = 0.0
                         for j in range(d):  # no early exit: the full loop vectorises
                             diff = Xs[q, j] - Xs[p, j]
                             dist += diff * diff
                         if dist < worst:
-                            t = k1 - 1
-                            while t > 0 and out_d[q, t - 1] > dist:
-                                out_d[q, t] = out_d[q, t - 1]
-                                out_i[q, t] = out_i[q, t - 1]
+                            t = k - 1
+                            while t > 0 and best_d[r, t - 1] > dist:
+                                best_d[r, t] = best_d[r, t - 1]
+                                best_i[r, t] = best_i[r, t - 1]
                                 t -= 1
-                            out_d[q, t] = dist
-                            out_i[q, t] = p
-                            worst = out_d[q, k1 - 1]
+                            best_d[r, t] = dist
+                            best_i[r, t] = p
+                            worst = best_d[r, k - 1]
                 bound = 0.0
-                for q in range(s, e):
-                    if out_d[q, k1 - 1] > bound:
-                        bound = out_d[q, k1 - 1]
+                for r in range(m):
+                    if best_d[r, k - 1] > bound:
+                        bound = best_d[r, k - 1]
             else:
                 a, b = left[N], right[N]
                 ga = _box_gap(lo, hi, a, L, d)
@@ -173,3 +179,8 @@ def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k1, out_d, out_i):
                     stack[top] = a
                     stack[top + 1] = b
                 top += 2
+        for r in range(m):
+            o = perm[s + r]
+            for t in range(k):
+                out_d[o, t] = np.sqrt(best_d[r, t])
+                out_i[o, t] = perm[best_i[r, t]]

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from ._assemble import assemble, subtree_sum
-from .graph import adjacency
+from .graph import earlier_adjacency
 
 
 @njit(cache=True)
@@ -131,7 +131,7 @@ def simplified_arrays(tree, min_persistence, min_mass):
     rank[order] = np.arange(order.shape[0])
     if np.any(top_pruned >= 0):
         size = subtree_sum(parent, np.ones(M)).astype(np.int64)
-        ptr, ind = adjacency(tree.neighbors, tree.bridges)
+        ptr, ind = earlier_adjacency(tree.neighbors, tree.bridges, rank)
         target = _targets(parent, np.asarray(tree.split), np.asarray(tree.owner), np.asarray(tree.basin),
                           rank, alive, kids, top_pruned, size, ptr, ind)
         depth_order = np.argsort(-tree.depth, kind="stable")

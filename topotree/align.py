@@ -232,40 +232,64 @@ def chamfer_score(TA, B, *, max_points=3000, seed=0, return_mutual=False):
 
 
 # ---------------------------------------------------------------------------------------- trees
-def _gmm_log_density(X, max_components=32, seed=0, max_fit=3000):
-    """Log-density of a Gaussian mixture (full covariances) with its size chosen by BIC."""
+def _gmm_fit(X, max_components=48, seed=0, max_fit=2000):
+    """A diagonal-covariance Gaussian mixture with its number of components chosen by BIC.
+
+    A coarse geometric grid of sizes, then a few sizes around the best. Over-splitting is
+    harmless downstream (the cluster tree merges split components), under-splitting is not.
+    """
     from sklearn.mixture import GaussianMixture
 
     rng = np.random.default_rng(seed)
     Xf = X[rng.choice(X.shape[0], max_fit, replace=False)] if X.shape[0] > max_fit else X
-    n, d = Xf.shape
-    hi = int(min(max_components, max(4, n // (3 * d))))
+    n = Xf.shape[0]
+    hi = int(max(2, min(max_components, n // 20)))
+    reg = 1e-4 * float(np.var(Xf, axis=0).mean()) + 1e-12
+    fits = {}
 
-    def fit(c, cov):
-        g = GaussianMixture(c, covariance_type=cov, reg_covar=1e-4 * float(np.var(Xf, axis=0).mean()),
-                            n_init=1, random_state=seed, max_iter=60, tol=1e-2, init_params="k-means++")
-        g.fit(Xf)
-        return g.bic(Xf), g
+    def fit(c):
+        if c not in fits:
+            g = GaussianMixture(c, covariance_type="diag", reg_covar=reg, n_init=1, random_state=seed,
+                                max_iter=60, tol=1e-2, init_params="k-means++")
+            g.fit(Xf)
+            fits[c] = (g.bic(Xf), g)
 
-    cand = sorted(set(int(round(c)) for c in np.geomspace(1, hi, 5)))
-    scores = {c: fit(c, "full") for c in cand}
-    c0 = min(scores, key=lambda c: scores[c][0])
-    i0 = cand.index(c0)
-    lo_c = cand[max(0, i0 - 1)]
-    hi_c = cand[min(len(cand) - 1, i0 + 1)]
-    for c in sorted(set(int(round(c)) for c in np.geomspace(lo_c, hi_c, 4))):
-        if c not in scores:
-            scores[c] = fit(c, "full")
-    best = scores[min(scores, key=lambda c: scores[c][0])]
-    return best[1].score_samples(X), best[1]
+    grid = sorted(set(int(round(c)) for c in np.geomspace(1, hi, 8)))
+    for c in grid:
+        fit(c)
+    i0 = grid.index(min(fits, key=lambda c: fits[c][0]))
+    lo_c, hi_c = grid[max(0, i0 - 1)], grid[min(len(grid) - 1, i0 + 1)]
+    for c in sorted(set(int(round(c)) for c in np.linspace(lo_c, hi_c, 5))):
+        fit(c)
+    return fits[min(fits, key=lambda c: fits[c][0])][1]
+
+
+def _discriminant_coordinates(X, gmm):
+    """Coordinates of X in the span of the mixture's component means, after whitening by the pooled
+    within-component covariance (Fisher's discriminant subspace). Affine-equivariant up to a
+    rotation, and free of the noise dimensions in which a kNN graph of many-dimensional points
+    connects every cluster to every other."""
+    w = gmm.weights_
+    mu = w @ gmm.means_
+    Sw = w @ gmm.covariances_  # diagonal covariances: (c, d) -> (d,)
+    Wh = 1.0 / np.sqrt(np.maximum(Sw, 1e-300))
+    Mz = (gmm.means_ - mu) * Wh
+    if Mz.shape[0] < 2:
+        return (X - mu) * Wh
+    _, S, Vt = np.linalg.svd(Mz, full_matrices=False)
+    r = int(np.sum(S > 1e-6 * S[0]))
+    return ((X - mu) * Wh) @ Vt[:r].T
 
 
 def _build(X, density, k, seed):
+    """Simplified cluster tree of X: kNN density on X's own kNN graph ("knn"), or ("gmm") the
+    log-density of a BIC-chosen Gaussian mixture on the kNN graph of X's discriminant coordinates."""
     from .build import build_tree
 
     if density == "gmm":
-        f, _ = _gmm_log_density(X, seed=seed)
-        return build_tree(X, log_density=f, k=k, progress=False).simplify()
+        g = _gmm_fit(X, seed=seed)
+        P = _discriminant_coordinates(X, g)
+        return build_tree(P, log_density=g.score_samples(X), k=k, progress=False).simplify()
     return build_tree(X, k=k, progress=False).simplify()
 
 
@@ -533,7 +557,7 @@ def _icp(A, B, lab_a, lab_b, leaf_map, kind, M, t, s, anchors, rounds, ridge, al
          max_per_cluster=800, score_fn=None):
     """ICP with mutual nearest neighbours restricted to matched clusters; keep steps that improve."""
     Aa, Ab, wa = anchors
-    best = score_fn(A @ M + t)
+    best = score_fn(M, t)
     accepted = 0
     groups = []
     for ia, ib in enumerate(leaf_map):
@@ -570,13 +594,82 @@ def _icp(A, B, lab_a, lab_b, leaf_map, kind, M, t, s, anchors, rounds, ridge, al
         Q = np.vstack([D, Ab])
         w = np.r_[np.full(S.shape[0], 0.5 / S.shape[0]), 0.5 * wa / wa.sum()]
         M2, t2, s2 = _fit(P, Q, w, kind, allow_reflection, ridge)
-        sc = score_fn(A @ M2 + t2)
+        sc = score_fn(M2, t2)
         if sc < best - 1e-9:
             M, t, s, best = M2, t2, s2, sc
             accepted += 1
         else:
             break
     return M, t, s, best, accepted
+
+
+class _selection_score:
+    """Correspondence-free selector for candidate maps (lower is better): the Chamfer score plus
+    the leaf inconsistency, the fraction of mapped A points whose nearest B point lies in another
+    leaf than the one the leaf map sends theirs to. In many dimensions nearest-neighbour distances
+    are dominated by within-cluster noise and the Chamfer score barely moves; the consistency
+    term still sees a cluster landing on the wrong cluster."""
+
+    def __init__(self, A, B, lab_a, lab_b, n_points, seed):
+        rng = np.random.default_rng(seed)
+        self.ia = rng.choice(A.shape[0], min(n_points, A.shape[0]), replace=False)
+        ib = rng.choice(B.shape[0], min(n_points, B.shape[0]), replace=False)
+        self.A, self.B = A[self.ia], B[ib]
+        self.la, self.lb = lab_a[self.ia], lab_b[ib]
+        self.spread = np.sqrt(np.mean(np.sum((self.B - self.B.mean(0)) ** 2, axis=1))) or 1.0
+        self.e_bb = _mean_dist(self.B[:1500], self.B[:1500]) or 1.0
+        self.cov_a, self.mass_a = _leaf_covariances(A, lab_a)
+        self.cov_b, _ = _leaf_covariances(B, lab_b)
+
+    def _parts(self, M, t, leaf_map):
+        leaf_map = np.asarray(leaf_map)
+        TA = self.A @ M + t
+        da, ja = _nearest(TA, self.B)
+        db, _ = _nearest(self.B, TA)
+        chamfer = 0.5 * (da.mean() + db.mean()) / self.spread
+        cons = float(np.mean(self.lb[ja] == leaf_map[self.la]))
+        if self.A.shape[1] <= 8:
+            return chamfer, cons, 0.0
+        # many dims: the Chamfer distance rewards shrinking T(A) towards B's centre (every point
+        # then sits equally far from all of B's noisy clusters); the energy distance does not
+        m = min(TA.shape[0], 1500)
+        e_ab = _mean_dist(TA[:m], self.B[:m])
+        e_aa = _mean_dist(TA[:m], TA[:m])
+        chamfer = (2.0 * e_ab - e_aa - self.e_bb) / self.e_bb
+        # shape: each matched leaf's covariance carried by the map against its partner's
+        shape, wsum = 0.0, 0.0
+        for i in np.flatnonzero(leaf_map >= 0):
+            Cb = self.cov_b[leaf_map[i]]
+            nb = np.linalg.norm(Cb)
+            if nb > 0:
+                shape += self.mass_a[i] * np.linalg.norm(M.T @ self.cov_a[i] @ M - Cb) / nb
+                wsum += self.mass_a[i]
+        return chamfer, cons, shape / wsum if wsum > 0 else 0.0
+
+    def consistency(self, M, t, leaf_map):
+        return self._parts(M, t, leaf_map)[1]
+
+    def __call__(self, M, t, leaf_map):
+        chamfer, cons, shape = self._parts(M, t, leaf_map)
+        return float(chamfer + (1.0 - cons) + 0.25 * shape)
+
+
+def _mean_dist(P, Q):
+    sq = np.einsum("ij,ij->i", P, P)[:, None] + np.einsum("ij,ij->i", Q, Q)[None, :] - 2.0 * (P @ Q.T)
+    return float(np.sqrt(np.maximum(sq, 0.0)).mean())
+
+
+def _leaf_covariances(X, labels):
+    k = int(labels.max()) + 1 if labels.size else 0
+    d = X.shape[1]
+    covs = np.zeros((k, d, d))
+    mass = np.bincount(labels, minlength=k) / max(labels.size, 1)
+    for i in range(k):
+        Z = X[labels == i]
+        if Z.shape[0] > 1:
+            Z = Z - Z.mean(0)
+            covs[i] = Z.T @ Z / (Z.shape[0] - 1)
+    return covs, mass
 
 
 # ---------------------------------------------------------------------------------------- align
@@ -700,8 +793,8 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
     f_a = np.asarray(tree_a.log_density)
     f_b = np.asarray(tree_b.log_density)
     lab_a, lab_b = fa[0], fb[0]
-    score_fn = lambda TA: chamfer_score(TA, B, seed=seed)  # noqa: E731
-    screen_fn = lambda TA: chamfer_score(TA, B, seed=seed, max_points=1000)  # noqa: E731
+    score_fn = _selection_score(A, B, lab_a, lab_b, 3000, seed)
+    screen_fn = _selection_score(A, B, lab_a, lab_b, 1000, seed)
     tried = []
     best = None
 
@@ -714,17 +807,17 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
         w = w / w.sum()
         kind0 = "similarity" if transform == "affine" else transform
         M, t, s = _fit(Pa, Pb, w, kind0, allow_reflection)
-        return (score_fn(A @ M + t), leaf_map, pairs, Pa, Pb, w, M, t, s)
+        return (score_fn(M, t, leaf_map), leaf_map, pairs, Pa, Pb, w, M, t, s)
 
     # screen every candidate on small subsamples, re-score the best few on larger ones
     cands = [_evaluate(leaf_map, screen_fn) for leaf_map in maps]
     if len(cands) > 6:
         keep = np.argsort([c[0] for c in cands], kind="stable")[:6]
         cands = [cands[i] for i in sorted(keep)]  # keep the matching's ranking order
-    cands = [(score_fn(A @ c[6] + c[7]),) + tuple(c[1:]) for c in cands]
+    cands = [(score_fn(c[6], c[7], c[1]),) + tuple(c[1:]) for c in cands]
     tried = [c[0] for c in cands]
     # the diagnostic decides, but near-ties (within 5%, e.g. symmetric configurations where the
-    # Chamfer distance is blind) go to the map the matching ranked first (maps come best first)
+    # diagnostic is blind) go to the map the matching ranked first (maps come best first)
     floor = min(tried)
     best = next(c for c in cands if c[0] <= 1.05 * floor)
     # geometric re-matching: map A's leaf centroids with the fit, re-pair by Hungarian, refit
@@ -742,19 +835,21 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
     sc, leaf_map, pairs, Pa, Pb, w, M, t, s = best
     if transform == "affine":
         M2, t2, s2 = _fit(Pa, Pb, w, "affine", allow_reflection, ridge)
-        sc2 = score_fn(A @ M2 + t2)
+        sc2 = score_fn(M2, t2, leaf_map)
         if sc2 < sc:
             M, t, s, sc = M2, t2, s2, sc2
     accepted = 0
     if icp_rounds:
         M, t, s, sc, accepted = _icp(A, B, lab_a, lab_b, leaf_map, transform, M, t, s, (Pa, Pb, w),
-                                     icp_rounds, ridge, allow_reflection, rng, score_fn=score_fn)
+                                     icp_rounds, ridge, allow_reflection, rng,
+                                     score_fn=lambda M_, t_: score_fn(M_, t_, leaf_map))
+    consistency = score_fn.consistency(M, t, leaf_map)
     sc, mnn = chamfer_score(A @ M + t, B, seed=seed, return_mutual=True)
     res = np.linalg.norm(Pa @ M + t - Pb, axis=1)
     matching = tm if tm is not None else _LeafMatching(pairs=tuple((int(a), int(b)) for a, b in pairs),
                                                        leaf_map=leaf_map, cost=float(costs[0]),
                                                        candidates_scores=tuple(tried))
-    info = dict(leaf_map=leaf_map, node_pairs=pairs, candidate_scores=tuple(tried), tree_a=tree_a, tree_b=tree_b, density_a=dens_a, density_b=dens_b, icp_accepted=accepted,
+    info = dict(leaf_map=leaf_map, node_pairs=pairs, candidate_scores=tuple(tried), tree_a=tree_a, tree_b=tree_b, density_a=dens_a, density_b=dens_b, icp_accepted=accepted, leaf_consistency=consistency,
                 n_candidates=len(tried))
     return Alignment(kind=transform, matrix=M, offset=t, scale=float(s), matching=matching,
                      anchors=(Pa, Pb, w), residuals=res, score=sc, mutual_nn=mnn, info=info)

@@ -7,7 +7,7 @@ from ._assemble import assemble
 from ._merge import merge_tree_kernel, owners_from_basins
 from ._validation import check_choice, check_int, check_points, check_vector
 from .density import knn_log_density
-from .graph import adjacency, bridge_components, knn
+from .graph import adjacency, bridge_components, earlier_adjacency, knn
 from .tree import ClusterTree
 
 __all__ = ["build_tree", "default_k"]
@@ -114,16 +114,15 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
         kind = "given"
 
     bridges = bridge_components(X, nb) if connect else np.zeros((0, 2), dtype=np.int64)
-    indptr, indices = adjacency(nb, bridges)
     # ties (two points that are each other's k-th neighbour share r_k) are broken by an intrinsic
     # key, the mean log-distance to the neighbours, so the tree does not depend on the points' order
     order = _order(f, dist)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     if backend == "numba":
-        parent, vertex, owner, basin = merge_tree_kernel(order, indptr, indices)
+        parent, vertex, owner, basin = merge_tree_kernel(order, *earlier_adjacency(nb, bridges, rank))
     else:
-        parent, vertex, owner, basin = _gudhi_hierarchy(order, rank, indptr, indices)
+        parent, vertex, owner, basin = _gudhi_hierarchy(order, rank, *adjacency(nb, bridges))
     is_leaf = np.ones(parent.shape[0], dtype=bool)
     is_leaf[parent[parent >= 0]] = False
     split = np.where(is_leaf, -1, vertex)

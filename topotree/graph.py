@@ -45,38 +45,38 @@ def knn(X, k, *, progress=None, n_jobs=-1):
     """
     n, d = X.shape
     show = n >= 100_000 if progress is None else bool(progress)
-    idx = np.empty((n, k + 1), dtype=np.int64)
-    dist = np.empty((n, k + 1), dtype=np.float64)
     bar = progress_bar(total=n, desc="kNN", disable=not show)
     if d <= _KDTREE_MAX_DIM:
         perm, start, end, left, right, lo, hi = build_kdtree(X, _LEAFSIZE)
         Xs = np.ascontiguousarray(X[perm])
         leaves = np.flatnonzero(left == -1)
-        sq_d = np.empty((n, k + 1))
-        pos = np.empty((n, k + 1), dtype=np.int64)
+        dist = np.empty((n, k))
+        idx = np.empty((n, k), dtype=np.int64)
         n_batches = max(1, min(50, leaves.shape[0] // 64)) if show else 1  # batches only feed the bar
         for batch in np.array_split(leaves, n_batches):
-            query_leaves(Xs, start, end, left, right, lo, hi, batch, k + 1, sq_d, pos)
+            query_leaves(Xs, perm, start, end, left, right, lo, hi, batch, k, dist, idx)
             bar.update(int((end[batch] - start[batch]).sum()))
-        idx[perm] = perm[pos]
-        dist[perm] = np.sqrt(sq_d)
-    else:
-        sq = np.einsum("ij,ij->i", X, X)
-        block = max(1, min(_CHUNK, int(2e8 // (8 * n))))
-        for lo in range(0, n, block):
-            hi = min(n, lo + block)
-            d2 = sq[lo:hi, None] + sq[None, :] - 2.0 * (X[lo:hi] @ X.T)
-            part = np.argpartition(d2, k, axis=1)[:, : k + 1]
-            pd = np.take_along_axis(d2, part, axis=1)
-            o = np.argsort(pd, axis=1, kind="stable")
-            idx[lo:hi] = np.take_along_axis(part, o, axis=1)
-            # recompute exact distances of the chosen neighbours (the expansion above loses digits)
-            diff = X[lo:hi, None, :] - X[idx[lo:hi]]
-            dist[lo:hi] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-            bar.update(hi - lo)
-        o = np.argsort(dist, axis=1, kind="stable")
-        idx = np.take_along_axis(idx, o, axis=1)
-        dist = np.take_along_axis(dist, o, axis=1)
+        bar.close()
+        return idx, dist
+    idx = np.empty((n, k + 1), dtype=np.int64)
+    dist = np.empty((n, k + 1), dtype=np.float64)
+    # brute force in high dimension: one BLAS product a block
+    sq = np.einsum("ij,ij->i", X, X)
+    block = max(1, min(_CHUNK, int(2e8 // (8 * n))))
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        d2 = sq[lo:hi, None] + sq[None, :] - 2.0 * (X[lo:hi] @ X.T)
+        part = np.argpartition(d2, k, axis=1)[:, : k + 1]
+        pd = np.take_along_axis(d2, part, axis=1)
+        o = np.argsort(pd, axis=1, kind="stable")
+        idx[lo:hi] = np.take_along_axis(part, o, axis=1)
+        # recompute exact distances of the chosen neighbours (the expansion above loses digits)
+        diff = X[lo:hi, None, :] - X[idx[lo:hi]]
+        dist[lo:hi] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        bar.update(hi - lo)
+    o = np.argsort(dist, axis=1, kind="stable")
+    idx = np.take_along_axis(idx, o, axis=1)
+    dist = np.take_along_axis(dist, o, axis=1)
     bar.close()
     return _drop_self(idx, dist)
 
@@ -152,6 +152,47 @@ def _csr_kernel(neighbors, bridges, n):
     return out_ptr, indices[:w].copy()
 
 
+@njit(cache=True)
+def _earlier_kernel(neighbors, bridges, rank):
+    n, k = neighbors.shape
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        for j in range(k):
+            u = neighbors[i, j]
+            if u != i:
+                ptr[(i if rank[i] > rank[u] else u) + 1] += 1
+    for e in range(bridges.shape[0]):
+        a, b = bridges[e, 0], bridges[e, 1]
+        ptr[(a if rank[a] > rank[b] else b) + 1] += 1
+    for i in range(n):
+        ptr[i + 1] += ptr[i]
+    fill = ptr[:-1].copy()
+    ind = np.empty(ptr[n], dtype=np.int64)
+    for i in range(n):
+        for j in range(k):
+            u = neighbors[i, j]
+            if u != i:
+                late, early = (i, u) if rank[i] > rank[u] else (u, i)
+                ind[fill[late]] = early
+                fill[late] += 1
+    for e in range(bridges.shape[0]):
+        a, b = bridges[e, 0], bridges[e, 1]
+        late, early = (a, b) if rank[a] > rank[b] else (b, a)
+        ind[fill[late]] = early
+        fill[late] += 1
+    return ptr, ind
+
+
+def earlier_adjacency(neighbors, bridges, rank):
+    """CSR ``(indptr, indices)``: for each point, its graph neighbours that come before it in ``rank``.
+
+    Each edge is stored once, at its later end (mutual kNN pairs twice; harmless for union-find).
+    This is all the superlevel-set merge needs, at half the memory of the symmetric adjacency.
+    """
+    return _earlier_kernel(np.ascontiguousarray(neighbors, dtype=np.int64),
+                           np.ascontiguousarray(bridges, dtype=np.int64).reshape(-1, 2), rank)
+
+
 def adjacency(neighbors, bridges=None):
     """CSR arrays ``(indptr, indices)`` of the undirected graph: i ~ j if either lists the other.
 
@@ -195,13 +236,12 @@ def _closest_pair(X, ma, mb, ta, tb, n_seed=256):
     """A closest pair between two point sets: from the points of each set nearest the other set's
     centroid (exact when the sets are small), alternate nearest-neighbour steps until they stop."""
     best = None
-    for (m1, t2, m2), flip in (((ma, tb, mb), False), ((mb, ta, ma), True)):
-        c = X[m2].mean(axis=0)
-        d1 = np.einsum("ij,ij->i", X[m1] - c, X[m1] - c)
-        seeds = m1 if m1.shape[0] <= n_seed else m1[np.argpartition(d1, n_seed)[:n_seed]]
-        dd, ii = t2.query(X[seeds], k=1)
+    for (t1, m1, t2, m2), flip in (((ta, ma, tb, mb), False), ((tb, mb, ta, ma), True)):
+        _, seeds = t1.query(t2.data.mean(axis=0), k=min(n_seed, m1.shape[0]))
+        seeds = np.atleast_1d(seeds)
+        dd, ii = t2.query(t1.data[seeds], k=1)
         j = int(np.argmin(dd))
-        p, q = int(seeds[j]), int(m2[ii[j]])
+        p, q = int(m1[seeds[j]]), int(m2[ii[j]])
         if best is None or dd[j] < best[2]:
             best = (q, p, float(dd[j])) if flip else (p, q, float(dd[j]))
     p, q, dist = best
@@ -230,7 +270,8 @@ def bridge_components(X, neighbors, max_exact=64):
     c = int(comp.max()) + 1
     if c == 1:
         return np.zeros((0, 2), dtype=np.int64)
-    members = [np.flatnonzero(comp == i) for i in range(c)]
+    by_comp = np.argsort(comp, kind="stable")
+    members = np.split(by_comp, np.cumsum(np.bincount(comp, minlength=c))[:-1])
     trees = [cKDTree(X[m]) for m in members]
     if c <= max_exact:
         pairs = [(a, b) for a in range(c) for b in range(a + 1, c)]
