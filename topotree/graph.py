@@ -232,26 +232,30 @@ def components(neighbors):
     return comp
 
 
-def _closest_pair(X, ma, mb, ta, tb, n_seed=256):
-    """A closest pair between two point sets: from the points of each set nearest the other set's
-    centroid (exact when the sets are small), alternate nearest-neighbour steps until they stop."""
+def _closest_pair(X, ma, mb, ta, tb, n_exact=256, n_seed=8):
+    """A closest pair between two point sets: exact (all distances) when one set is small;
+    otherwise alternating nearest-neighbour steps started from the few points of each set nearest
+    the other set's centroid (exact for convex, well separated sets)."""
+    if min(ma.shape[0], mb.shape[0]) <= n_exact:
+        small, tree, ms, mt, flip = (ma, tb, ma, mb, False) if ma.shape[0] <= mb.shape[0] else (mb, ta, mb, ma, True)
+        dd, ii = tree.query(X[small], k=1)
+        j = int(np.argmin(dd))
+        p, q = int(ms[j]), int(mt[ii[j]])
+        return (q, p, float(dd[j])) if flip else (p, q, float(dd[j]))
     best = None
     for (t1, m1, t2, m2), flip in (((ta, ma, tb, mb), False), ((tb, mb, ta, ma), True)):
-        _, seeds = t1.query(t2.data.mean(axis=0), k=min(n_seed, m1.shape[0]))
-        seeds = np.atleast_1d(seeds)
-        dd, ii = t2.query(t1.data[seeds], k=1)
-        j = int(np.argmin(dd))
-        p, q = int(m1[seeds[j]]), int(m2[ii[j]])
-        if best is None or dd[j] < best[2]:
-            best = (q, p, float(dd[j])) if flip else (p, q, float(dd[j]))
-    p, q, dist = best
-    for _ in range(50):  # alternate: nearest in A to q, then nearest in B to p
-        d_p, i_p = ta.query(X[q], k=1)
-        d_q, i_q = tb.query(X[int(ma[i_p])], k=1)
-        if d_q >= dist:
-            break
-        p, q, dist = int(ma[i_p]), int(mb[i_q]), float(d_q)
-    return p, q, dist
+        _, seeds = t1.query(t2.data.mean(axis=0), k=n_seed)
+        for s in np.atleast_1d(seeds):
+            p, q, dist = int(m1[s]), -1, np.inf
+            for _ in range(50):  # alternate nearest-neighbour steps until the distance stops falling
+                d_q, i_q = t2.query(X[p], k=1)
+                d_p, i_p = t1.query(X[int(m2[i_q])], k=1)
+                if d_q >= dist:
+                    break
+                q, p, dist = int(m2[i_q]), int(m1[i_p]), float(d_p)  # d_p <= d_q: p moved nearer q
+            if best is None or dist < best[2]:
+                best = (q, p, dist) if flip else (p, q, dist)
+    return best
 
 
 def bridge_components(X, neighbors, max_exact=64):
