@@ -128,7 +128,7 @@ def run_demo(data=None, labels=None, *, latent_dim=8, out="demo-output", seed=0,
     for name, Xfit, s in (("A", XA, seed), ("B", XB, seed + 1)):
         t0 = time.perf_counter()
         model = FlowAutoencoder(dim, latent_dim, seed=s, **model_kwargs)
-        fit(model, Xfit, epochs=epochs, progress=progress)
+        fit(model, Xfit, epochs=epochs, progress=progress, calibrate_sigma=True)
         models[name] = model
         info[name] = dict(seconds=time.perf_counter() - t0, nll=float(-model.log_density(XT).mean()),
                           recon=float(np.mean((model.decode(model.encode(XT)) - XT) ** 2)))

@@ -175,3 +175,43 @@ def test_select_prior_ranks_by_heldout_likelihood():
     assert [c.heldout_nll for c in ranking] == sorted(c.heldout_nll for c in ranking)
     names = [c.name for c in ranking]
     assert names.index("gmm-2") < names.index("gaussian")
+
+
+def test_default_latent_spans_the_pca_subspace(data):
+    """structure="decoder": z is the PCA projection of x up to a rotation, so neighbourhoods are PCA's."""
+    from scipy.spatial.distance import pdist
+    from sklearn.decomposition import PCA
+
+    model = FlowAutoencoder(5, 2, n_components=2, depth=2, hidden=16, seed=0)
+    fit(model, data, epochs=5, lr=3e-3, progress=False)
+    P = PCA(2).fit(data).transform(data)
+    np.testing.assert_allclose(pdist(model.encode(data)), pdist(P), rtol=1e-4, atol=1e-4)
+    learned = FlowAutoencoder(5, 2, n_components=2, depth=2, hidden=16, seed=0, learn_subspace=True)
+    fit(learned, data, epochs=5, lr=3e-3, progress=False)
+    assert not np.allclose(pdist(learned.encode(data)), pdist(P), rtol=1e-3, atol=1e-3)
+
+
+def test_frozen_and_refitted_prior(data):
+    from sklearn.mixture import GaussianMixture
+
+    model = FlowAutoencoder(5, 2, n_components=2, depth=2, hidden=16, seed=0, reg_covar=0.05)
+    model.initialize(torch.as_tensor(data, dtype=torch.float32))
+    start = {k: v.clone() for k, v in model.prior.state_dict().items()}
+    fit(model, data, epochs=3, lr=3e-3, train_prior=False, initialize=False, progress=False)
+    for k, v in model.prior.state_dict().items():
+        assert torch.equal(v, start[k])
+    fit(model, data, epochs=2, lr=3e-3, refit_prior=True, initialize=False, progress=False)
+    Z = model.encode(data)  # the refit is EM on the latents of all the data given
+    gm = GaussianMixture(2, covariance_type="full", random_state=0, reg_covar=0.05 * np.mean(np.var(Z, 0))).fit(Z)
+    np.testing.assert_allclose(model.latent_log_density(Z), gm.score_samples(Z), rtol=1e-3, atol=1e-3)
+
+
+def test_fit_restores_thread_settings(data):
+    before = torch.get_num_threads()
+    model = FlowAutoencoder(5, 2, n_components=2, depth=1, hidden=8)
+    fit(model, data, epochs=1, progress=False)
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="num_threads"):
+        fit(model, data, epochs=1, num_threads=0, progress=False)
+    with pytest.raises(ValueError, match="reg_covar"):
+        FlowAutoencoder(5, 2, reg_covar=-1.0)
