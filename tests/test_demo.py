@@ -9,7 +9,7 @@ pytest.importorskip("torch")
 
 from adapters.demo import run_demo  # noqa: E402
 
-METHODS = ["topotree", "oracle", "moment", "Gromov-Wasserstein", "k-means + QAP", "random orthogonal",
+METHODS = ["topotree (trees on exact density)", "topotree (trees on kNN density", "oracle", "moment", "Gromov-Wasserstein", "k-means + QAP", "random orthogonal",
            "anchor Procrustes", "permutation"]
 
 
