@@ -1,21 +1,71 @@
-"""Align two latent clouds of one hierarchical mixture without any point pairs."""
+"""Align two latent clouds of one hierarchical mixture without any point pairs, against the baselines.
+
+Three cases: a rotated, scaled, shuffled 4-dim cloud; the same with both clouds whitened (identity
+covariance: the moment baseline has nothing to go on); and a 16-dim whitened pair of fresh samples
+of different sizes (trees on a BIC-chosen Gaussian mixture). Prints label transfer (1-NN from B's
+labels to T(A)), relative error on the class means, and seconds, per method. The full table over
+2-32 dims is ``python benchmarks/bench_alignment.py``.
+"""
+import time
+
 import numpy as np
 
-import topotree as tt
 from topotree import baselines, metrics
 from topotree.align import align
 from topotree.datasets import hierarchical_mixture
 
-mix = hierarchical_mixture(4000, dim=4, n_leaves=9, seed=0)
-rng = np.random.default_rng(1)
-Q = np.linalg.qr(rng.normal(size=(4, 4)))[0]
-perm = rng.permutation(4000)
-B = (2.0 * mix.X @ Q + 3.0)[perm]          # rotated, scaled, shifted, shuffled
-labels_b = mix.labels[perm]
 
-al = align(mix.X, B, "similarity")
-print(al, "score", round(al.score, 4))
-print("label transfer", metrics.label_transfer_accuracy(al.transform(mix.X), mix.labels, B, labels_b))
-print("scale", round(al.scale, 4), "(true 2.0)")
-mom = baselines.moment_align(mix.X, B, "similarity")
-print("moment baseline", metrics.label_transfer_accuracy(mom.transform(mix.X), mix.labels, B, labels_b))
+def whiten(Z):
+    Z = Z - Z.mean(0)
+    e, V = np.linalg.eigh(np.cov(Z.T))
+    return Z @ V / np.sqrt(e)
+
+
+def case(dim, leaves, white, fresh, n_a, n_b, seed):
+    mix = hierarchical_mixture(n_a, dim=dim, n_leaves=leaves, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    if fresh:
+        lb = rng.choice(len(mix.weights), size=n_b, p=mix.weights)
+        L = np.linalg.cholesky(mix.covariances)
+        Xb = mix.means[lb] + np.einsum("nij,nj->ni", L[lb], rng.normal(size=(n_b, dim)))
+    else:
+        Xb, lb = mix.X, mix.labels
+    Q = np.linalg.qr(rng.normal(size=(dim, dim)))[0]
+    perm = rng.permutation(Xb.shape[0])
+    A, B = mix.X, (2.0 * Xb @ Q + 3.0)[perm]
+    if white:
+        A, B = whiten(A), whiten(B)
+    return A, mix.labels, B, lb[perm]
+
+
+def class_mean_error(al, A, la, B, lb):
+    c = np.intersect1d(la, lb)
+    Ma = np.array([A[la == i].mean(0) for i in c])
+    Mb = np.array([B[lb == i].mean(0) for i in c])
+    return metrics.relative_error(al.transform(Ma), Mb)
+
+
+methods = {
+    "topotree": lambda A, B, la, lb: align(A, B, "affine"),
+    "oracle": lambda A, B, la, lb: baselines.oracle_procrustes(A, B, "affine", labels_a=la, labels_b=lb),
+    "moment": lambda A, B, la, lb: baselines.moment_align(A, B, "affine"),
+    "kmeans_qap": lambda A, B, la, lb: baselines.kmeans_qap_align(A, B, "affine"),
+    "gw (500)": lambda A, B, la, lb: baselines.gromov_wasserstein_align(A, B, "affine", n_sub=500),
+}
+cases = {
+    "4 dims, 9 leaves, rotated": case(4, 9, False, False, 4000, 4000, 0),
+    "4 dims, 9 leaves, whitened": case(4, 9, True, False, 4000, 4000, 0),
+    "16 dims, 5 leaves, whitened, fresh 3000/2000": case(16, 5, True, True, 3000, 2000, 3),
+}
+print("| case | " + " | ".join(methods) + " |")
+print("|---|" + "---|" * len(methods))
+for name, (A, la, B, lb) in cases.items():
+    cells = []
+    for m, fn in methods.items():
+        t = time.perf_counter()
+        al = fn(A, B, la, lb)
+        dt = time.perf_counter() - t
+        acc = metrics.label_transfer_accuracy(al.transform(A), la, B, lb)
+        cells.append(f"{acc:.3f} / {class_mean_error(al, A, la, B, lb):.3f} / {dt:.1f}s")
+    print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+print("\ncells: label transfer / relative error of the mapped class means / seconds")

@@ -149,3 +149,64 @@ def test_procrustes_bad_input():
     al = procrustes(np.eye(3), np.eye(3))
     with pytest.raises(ValueError, match="X must have 3 columns"):
         al.transform(np.zeros((2, 4)))
+
+
+def test_nearest_blas_path_matches_kdtree():
+    from scipy.spatial import cKDTree
+
+    from topotree.align import _nearest
+
+    rng = np.random.default_rng(12)
+    P = rng.normal(size=(700, 20))
+    Q = rng.normal(size=(1500, 20))
+    d, i = _nearest(Q, P)
+    d_ref, i_ref = cKDTree(P).query(Q)
+    assert np.array_equal(i, i_ref)
+    assert np.allclose(d, d_ref)
+    # chamfer_score: zero for identical clouds, large when shifted by several spreads
+    from topotree.align import chamfer_score
+
+    assert chamfer_score(P, P) < 1e-6
+    assert chamfer_score(P + 10.0, P) > 1.0
+
+
+def test_align_many_dims_whitened_fresh():
+    # 16 dims, whitened clouds (identity covariance: principal axes carry no information), fresh
+    # sample of another size: the GMM density and discriminant coordinates recover the clusters
+    mix = hierarchical_mixture(2000, dim=16, n_leaves=5, seed=13)
+    Xb = _fresh(mix, 1500, 14)
+
+    def whiten(Z):
+        Z = Z - Z.mean(0)
+        e, V = np.linalg.eigh(np.cov(Z.T))
+        return Z @ V / np.sqrt(e)
+
+    A = whiten(mix.X)
+    Q = _rot(16, 15)
+    B = whiten(Xb @ Q)
+    lab_b = np.random.default_rng(14).choice(len(mix.weights), size=1500, p=mix.weights)  # _fresh's labels
+    al = align(A, B, "affine")
+    assert set(al.info["density_energy"]) == {"knn", "gmm"}  # auto above 4 dims runs both
+    assert al.info["density_energy"][al.info["density"]] == min(al.info["density_energy"].values())
+    gm = align(A, B, "affine", density="gmm")
+    assert len(gm.info["tree_a"].leaves) == 5 and len(gm.info["tree_b"].leaves) == 5
+    from topotree import baselines, metrics
+
+    acc = metrics.label_transfer_accuracy(al.transform(A), mix.labels, B, lab_b)
+    oracle = baselines.oracle_procrustes(A, B, "affine", labels_a=mix.labels, labels_b=lab_b)
+    acc_o = metrics.label_transfer_accuracy(oracle.transform(A), mix.labels, B, lab_b)
+    assert acc >= 0.95 * acc_o
+    assert acc > metrics.label_transfer_accuracy(baselines.moment_align(A, B).transform(A), mix.labels, B, lab_b)
+
+
+def test_discriminant_coordinates_rotation_invariant_distances():
+    from topotree.align import _discriminant_coordinates, _gmm_fit
+
+    mix = hierarchical_mixture(1500, dim=10, n_leaves=4, seed=16)
+    g = _gmm_fit(mix.X, seed=0)
+    assert g.n_components >= 4
+    P = _discriminant_coordinates(mix.X, g)
+    assert P.shape == (1500, g.n_components - 1)
+    # leaves of the tree built in these coordinates are the mixture's components
+    tree = tt.build_tree(P, log_density=g.score_samples(mix.X)).simplify()
+    assert len(tree.leaves) == 4

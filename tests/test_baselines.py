@@ -63,3 +63,17 @@ def test_pair_baselines(case):
     assert np.allclose(pa.transform(A), -2 * A[:, P])
     with pytest.raises(ValueError, match="pairs"):
         baselines.anchor_procrustes(A, B, np.zeros((3, 3), dtype=int), k=2)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_kmeans_qap_easy_case(seed):
+    # 2 dims, 4 well-separated uneven clusters, a similarity map, the same sample shuffled: must
+    # succeed. (The previous version picked the FAQ solution by its QAP objective alone and could
+    # land on a mirror matching; candidates are now chosen by Chamfer score after ICP.)
+    mix = hierarchical_mixture(3000, dim=2, n_leaves=4, weights="uneven", seed=seed)
+    rng = np.random.default_rng(1000 + seed)
+    Q = np.linalg.qr(rng.normal(size=(2, 2)))[0]
+    perm = rng.permutation(3000)
+    B = (1.7 * mix.X @ Q + 3.0)[perm]
+    al = baselines.kmeans_qap_align(mix.X, B, "affine", n_clusters=4)
+    assert _acc(al, mix.X, B, mix.labels, mix.labels[perm]) > 0.99

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment, quadratic_assignment
 from scipy.spatial import cKDTree
 
+from ._pot import import_pot
 from ._validation import check_choice, check_int, check_points
 from .align import Alignment, _fit, _KINDS, chamfer_score, procrustes
 
@@ -112,7 +113,7 @@ def gromov_wasserstein_align(A, B, transform="affine", *, n_sub=1000, seed=0, ma
     """Gromov-Wasserstein coupling (POT, exact conditional gradient) of subsamples, then Procrustes
     on each subsampled A point's most-coupled B point. Time and memory grow as n_sub^2 and more."""
     try:
-        import ot
+        ot = import_pot()
     except ImportError as exc:  # pragma: no cover
         raise ImportError("gromov_wasserstein_align needs POT (pip install pot)") from exc
     A = check_points(A, "A", 3)
@@ -160,8 +161,8 @@ def kmeans_qap_align(A, B, transform="affine", *, n_clusters=20, icp_rounds=5, n
     """k-means centroids of both clouds matched by a quadratic assignment (FAQ) of their distance
     matrices, Procrustes on the matched centroids, then ICP (the mini-vec2vec recipe).
 
-    Each of ``n_trials`` FAQ starts gives a candidate matching; every candidate is fitted, refined
-    by ICP and the one with the best Chamfer score (no ground truth needed) is kept. The QAP
+    Each of ``n_trials`` FAQ starts gives a candidate matching; every candidate is fitted, the three
+    with the best Chamfer score (no ground truth needed) are refined by ICP, and the best kept. The QAP
     objective alone is not a safe selector: the two k-means solutions need not correspond
     centroid for centroid, and near-symmetric layouts have several near-optimal assignments.
     ``n_init`` k-means restarts make the two clouds' solutions more likely to be the same optimum.
@@ -201,9 +202,12 @@ def kmeans_qap_align(A, B, transform="affine", *, n_clusters=20, icp_rounds=5, n
                                    options={"maximize": True, "P0": "barycenter" if trial == 0 else "randomized",
                                             "rng": np.random.default_rng(seed + trial)})
         cols.setdefault(tuple(np.asarray(res.col_ind).tolist()), res.fun)
-    best = None
-    for col in sorted(cols, key=cols.get, reverse=True):
+    fits = []
+    for col in cols:
         al = procrustes(Ca, Cb[list(col)], transform, ridge=0.1)
+        fits.append((chamfer_score(al.transform(A), B, max_points=1000), al, col))
+    best = None
+    for _, al, col in sorted(fits, key=lambda f: f[0])[:3]:  # ICP on the three best
         M, t, s = _global_icp(A, B, al.matrix, al.offset, al.scale, transform, icp_rounds, seed=seed)
         sc = chamfer_score(A @ M + t, B)
         if best is None or sc < best[0]:

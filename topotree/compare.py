@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._pot import import_pot
 from ._validation import check_choice, check_int
 from .matching import _check_tree, match_trees
 
@@ -91,7 +92,7 @@ def tree_distance(tree_a, tree_b, method: str = "matching", *, order: float = 1.
     if not np.isfinite(order) or order < 1:
         raise ValueError(f"order must be a finite number >= 1, got {order!r}")
     try:  # exact (gudhi's optimal-transport version needs POT)
-        import ot  # noqa: F401
+        import_pot()
         from gudhi.wasserstein import wasserstein_distance
     except ImportError:  # pragma: no cover - POT is an optional extra
         from gudhi.hera import wasserstein_distance as hera

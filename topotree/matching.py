@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ._pot import import_pot
 from ._descriptors import TreeDescriptors, tree_descriptors
 from ._validation import check_fraction, check_int, check_points
 from .tree import ClusterTree
@@ -635,7 +636,7 @@ def _fgw_start(C0, Pa, Pb, wa, wb, alpha, G0):
     descriptor costs ``C0``. The coupling's largest entries give the assignment.
     """
     try:
-        import ot
+        ot = import_pot()
     except ImportError:  # POT is an optional extra: no such start
         return None
 
