@@ -32,6 +32,7 @@ class DemoResult:
     """What ``run_demo`` measured: the table rows, node names, and the files it wrote."""
 
     rows: tuple
+    table: str
     models: dict = field(repr=False)
     names_a: dict = field(repr=False)
     names_b: dict = field(repr=False)
@@ -186,10 +187,8 @@ def run_demo(data=None, labels=None, *, latent_dim=8, out="demo-output", seed=0,
     if out is not None:
         files = _write(Path(out), rows, best, none, info, tree_a, tree_b, matching, alignment, names_a, names_b,
                        ZA, ZB, yA, yB, XT, ZA_T, ZB_T, A, B, latent_dim, plots)
-    say("")
-    say(_markdown(rows, best, none))
-    return DemoResult(rows=tuple(rows), models=models, names_a=names_a, names_b=names_b, files=files,
-                      seconds=time.perf_counter() - t_start)
+    return DemoResult(rows=tuple(rows), table=_markdown(rows, best, none), models=models, names_a=names_a,
+                      names_b=names_b, files=files, seconds=time.perf_counter() - t_start)
 
 
 _COLS = ("method", "needs", "label transfer", "retrieval@1", "mrr", "foscttm", "relative error",

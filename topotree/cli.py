@@ -269,8 +269,9 @@ def _demo_run(args):
     except ImportError as exc:
         raise CLIError(f"the demo needs torch and the adapters package ({exc}); install with "
                        f"pip install 'topotree[torch]' (or run make demo)") from None
-    run_demo(data, labels, latent_dim=args.latent_dim, out=args.out, seed=args.seed, epochs=args.epochs,
-             max_points=args.max_points, progress=args.progress)
+    result = run_demo(data, labels, latent_dim=args.latent_dim, out=args.out, seed=args.seed, epochs=args.epochs,
+                      max_points=args.max_points, progress=args.progress)
+    print("\n" + result.table)
     print(f"\nwrote {args.out}/ (table.md, table.csv, trees.png, persistence.png, latents.png, stitched.png, report.md)")
     return 0
 
