@@ -50,9 +50,7 @@ class GaussianMixture:
         """
         rng = np.random.default_rng(seed)
         labels = rng.choice(self.weights.shape[0], size=n, p=self.weights)
-        X = self.means[labels] + np.einsum("nij,nj->ni", self._chol[labels],
-                                           rng.normal(size=(n, self.means.shape[1])))
-        return X, labels
+        return _draw(self.means, self._chol, labels, rng.normal(size=(n, self.means.shape[1]))), labels
 
 
 def warp_and_move(X, seed=None, warp=0.0):
@@ -79,6 +77,15 @@ def warp_and_move(X, seed=None, warp=0.0):
     if rng.uniform() < 0.5:
         Q[:, 0] *= -1
     return np.exp(rng.uniform(-1, 1)) * Y @ Q + rng.normal(scale=10, size=d)
+
+
+def _draw(means, chol, labels, z):
+    """means[labels] + chol[labels] @ z, one component at a time (no (n, d, d) temporary)."""
+    X = np.empty_like(z)
+    for c in range(means.shape[0]):
+        idx = labels == c
+        X[idx] = means[c] + z[idx] @ chol[c].T
+    return X
 
 
 def _spread(rng, m, dim, min_dist, radius):
@@ -150,6 +157,6 @@ def hierarchical_mixture(n=4000, dim=2, n_leaves=6, *, n_groups=None, separation
         covs[c] = (q * axes**2) @ q.T
     chol = np.linalg.cholesky(covs)
     labels = rng.choice(n_leaves, size=n, p=w)
-    X = means[labels] + np.einsum("nij,nj->ni", chol[labels], rng.normal(size=(n, dim)))
+    X = _draw(means, chol, labels, rng.normal(size=(n, dim)))
     return GaussianMixture(X=X, labels=labels, groups=leaf_groups[labels], weights=w, means=means,
                            covariances=covs, leaf_groups=leaf_groups, _chol=chol)
