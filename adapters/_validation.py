@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import torch
 
+from topotree._validation import check_int
+
 __all__ = ["as_matrix", "check_int", "check_latent_dim", "to_tensor", "to_output"]
-
-
-def check_int(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
-    """Return ``value`` as an int, or raise naming ``name`` and the allowed range."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    value = int(value)
-    if low is not None and value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value}")
-    return value
 
 
 def check_latent_dim(dim, latent_dim) -> tuple[int, int]:
