@@ -60,18 +60,20 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--k", type=int, default=15)
     ap.add_argument("--json", help="also write the rows to this file")
+    ap.add_argument("--sizes", type=int, nargs="+", help="numbers of points (default 1e4 1e5 1e6)")
+    ap.add_argument("--dims", type=int, nargs="+", default=[2, 8], help="dimensions (default 2 8)")
     ap.add_argument("--all-cores", action="store_true", help="also run ToMATo with n_jobs=-1 at 1e6 points, d=8")
     args = ap.parse_args()
     # compile the numba kernels into the on-disk cache once, so no run pays for compilation
     import topotree as tt
 
     tt.build_tree(_data(2000, 2), k=args.k, progress=False)
-    sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
+    sizes = args.sizes or ([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
     rows = []
     print("| n | d | topotree s | topotree (gudhi backend) s | ToMATo s (default, 1 thread) | ToMATo s (n_jobs=-1) "
           "| ToMATo / topotree | ToMATo all cores / topotree | peak MB topotree | peak MB ToMATo | raw leaves (ours / ToMATo) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for d in (2, 8):
+    for d in args.dims:
         for n in sizes:
             ours = measure("numba", n, d, args.k)
             gb = measure("gudhi", n, d, args.k) if n <= 100_000 else None
