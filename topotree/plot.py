@@ -1,7 +1,8 @@
 """Plots of cluster trees: dendrogram, persistence diagram or barcode, matched trees, embeddings.
 
-Every function takes an optional matplotlib ``ax`` and returns the Axes it drew on; none calls
-``plt.show()``. matplotlib is imported inside the functions, so ``import topotree`` stays quick.
+Every function takes an optional matplotlib ``ax`` and returns the Axes it drew on, and never
+shows a window itself. matplotlib is imported inside the functions, so ``import topotree`` stays
+quick.
 Trees are drawn with a few ``LineCollection`` artists (not one artist per node), so a raw tree with
 tens of thousands of leaves still plots in seconds.
 """
