@@ -128,6 +128,7 @@ def test_align_given_trees_and_match_trees_result():
     (dict(B=np.zeros((5, 2))), "B has 5 points"),
     (dict(transform="rigid"), "transform must be one of"),
     (dict(density="kde"), "density must be one of"),
+    (dict(n_refine=0), "n_refine"),
 ])
 def test_align_bad_input(bad, match):
     rng = np.random.default_rng(0)
@@ -186,7 +187,7 @@ def test_align_many_dims_whitened_fresh():
     B = whiten(Xb @ Q)
     lab_b = np.random.default_rng(14).choice(len(mix.weights), size=1500, p=mix.weights)  # _fresh's labels
     al = align(A, B, "affine")
-    assert set(al.info["density_energy"]) == {"knn", "gmm"}  # auto above 4 dims runs both
+    assert set(al.info["density_energy"]) == {"knn", "gmm"}  # auto runs both
     assert al.info["density_energy"][al.info["density"]] == min(al.info["density_energy"].values())
     gm = align(A, B, "affine", density="gmm")
     assert len(gm.info["tree_a"].leaves) == 5 and len(gm.info["tree_b"].leaves) == 5
@@ -210,3 +211,45 @@ def test_discriminant_coordinates_rotation_invariant_distances():
     # leaves of the tree built in these coordinates are the mixture's components
     tree = tt.build_tree(P, log_density=g.score_samples(mix.X)).simplify()
     assert len(tree.leaves) == 4
+
+
+def test_mixture_divergence_sees_swapped_cluster_shapes():
+    # two anisotropic clusters of equal weight in 10 dims: moving each cluster's points onto the
+    # other's centre (keeping their own shapes) matches B's centres and weights but not its
+    # cluster shapes, which the mixture divergence used by pick_density above 8 dims sees
+    from topotree.align import _mixture_divergence
+
+    d = 10
+    mu = np.zeros((2, d))
+    mu[1, 0] = 8.0
+    L = [np.diag(np.r_[3.0, np.ones(d - 1)]), np.diag(np.r_[1.0, 3.0, np.ones(d - 2)])]
+
+    def sample(n, seed):
+        r = np.random.default_rng(seed)
+        lab = r.integers(0, 2, n)
+        return np.stack([mu[c] + L[c] @ r.normal(size=d) for c in lab]), lab
+
+    X, la = sample(1500, 1)
+    B, _ = sample(1500, 2)
+    swapped = X - mu[la] + mu[1 - la]
+    assert _mixture_divergence(X, B, 2) < 0.5 * _mixture_divergence(swapped, B, 2)
+    assert _mixture_divergence(X, B, 2) >= -0.5
+
+
+def test_moment_corrected_matches_moments_and_keeps_exact_map():
+    from topotree.align import _moment_corrected
+
+    rng = np.random.default_rng(31)
+    A = rng.normal(size=(800, 3)) * [3.0, 1.0, 0.5] + rng.exponential(size=(800, 3))
+    Q = _rot(3, 32)
+    B = 2.0 * A @ Q + 1.0
+    Pa = A[:20]
+    w = np.full(20, 1 / 20)
+    # from the exact map: unchanged
+    M, t = _moment_corrected(A, B, 2.0 * Q, np.ones(3), Pa, B[:20], w)
+    assert np.allclose(M, 2.0 * Q, atol=1e-8) and np.allclose(t, 1.0, atol=1e-8)
+    # from a distorted map: T(A) gets B's mean and covariance exactly
+    M0 = 2.0 * Q @ np.diag([1.3, 0.8, 1.1])
+    M, t = _moment_corrected(A, B, M0, np.zeros(3), Pa, B[:20], w)
+    TA = A @ M + t
+    assert np.allclose(TA.mean(0), B.mean(0)) and np.allclose(np.cov(TA.T), np.cov(B.T))

@@ -620,6 +620,8 @@ class _selection_score:
         self.e_bb = _mean_dist(self.B[:1500], self.B[:1500]) or 1.0
         self.cov_a, self.mass_a = _leaf_covariances(A, lab_a)
         self.cov_b, _ = _leaf_covariances(B, lab_b)
+        self.gauss_b = _leaf_gaussians(B, lab_b, self.cov_b) if A.shape[1] > 8 else None
+        self.leaf_pts_a = [A[np.flatnonzero(lab_a == i)[:400]] for i in range(self.cov_a.shape[0])]
 
     def _parts(self, M, t, leaf_map):
         leaf_map = np.asarray(leaf_map)
@@ -643,13 +645,20 @@ class _selection_score:
         e_aa = _mean_dist(TA[:m], TA[:m])
         chamfer = (2.0 * e_ab - e_aa - self.e_bb) / self.e_bb
         # shape: each matched leaf's covariance carried by the map against its partner's
+        # shape: mean negative log-likelihood of each matched A leaf's mapped points under a
+        # Gaussian fitted to its partner B leaf, over B's own (per dimension); a wrong leaf map
+        # misplaces or mis-shapes whole clusters, which this sees even where distances do not
         shape, wsum = 0.0, 0.0
         for i in np.flatnonzero(leaf_map >= 0):
-            Cb = self.cov_b[leaf_map[i]]
-            nb = np.linalg.norm(Cb)
-            if nb > 0:
-                shape += self.mass_a[i] * np.linalg.norm(M.T @ self.cov_a[i] @ M - Cb) / nb
-                wsum += self.mass_a[i]
+            g = self.gauss_b[leaf_map[i]] if leaf_map[i] < len(self.gauss_b) else None
+            P = self.leaf_pts_a[i] if i < len(self.leaf_pts_a) else None
+            if g is None or P is None or P.shape[0] == 0:
+                continue
+            mu, L, base = g
+            Z = np.linalg.solve(L, (P @ M + t - mu).T)
+            nll = 0.5 * float(np.mean(np.sum(Z**2, axis=0)))
+            shape += self.mass_a[i] * min(nll - base, 50.0 * M.shape[1]) / M.shape[1]
+            wsum += self.mass_a[i]
         return chamfer, cons, shape / wsum if wsum > 0 else 0.0
 
     def consistency(self, M, t, leaf_map):
@@ -663,6 +672,53 @@ class _selection_score:
 def _mean_dist(P, Q):
     sq = np.einsum("ij,ij->i", P, P)[:, None] + np.einsum("ij,ij->i", Q, Q)[None, :] - 2.0 * (P @ Q.T)
     return float(np.sqrt(np.maximum(sq, 0.0)).mean())
+
+
+def _sqrtm(C, inverse=False):
+    e, V = np.linalg.eigh(C)
+    e = np.maximum(e, 1e-12 * max(e.max(), 1e-300))
+    return (V * (e ** (-0.5 if inverse else 0.5))) @ V.T
+
+
+def _moment_corrected(A, B, M, t, Pa, Pb, w):
+    """The affine map with T(A)'s mean and covariance equal to B's that is closest to the given
+    one on the anchors: whiten T(A), rotate (Procrustes on the whitened anchors), colour with B's
+    covariance. A nonlinear warp biases the cluster anchors; the overall moments are not biased."""
+    TA = A @ M + t
+    mu_t, mu_b = TA.mean(0), B.mean(0)
+    Wt = _sqrtm(np.cov(TA.T).reshape(TA.shape[1], -1), inverse=True)
+    Wb_inv = _sqrtm(np.cov(B.T).reshape(B.shape[1], -1))
+    Wb = np.linalg.inv(Wb_inv)
+    Za = (Pa @ M + t - mu_t) @ Wt
+    Zb = (Pb - mu_b) @ Wb
+    U, _, Vt = np.linalg.svd((Za * w[:, None]).T @ Zb)
+    C = Wt @ (U @ Vt) @ Wb_inv
+    M2 = M @ C
+    t2 = (t - mu_t) @ C + mu_b
+    return M2, t2
+
+
+def _leaf_gaussians(X, labels, covs, shrink=0.05):
+    """Per leaf: (mean, Cholesky factor of the shrunk covariance, the leaf's own mean squared
+    Mahalanobis half-distance) or None for leaves with too few points."""
+    out = []
+    d = X.shape[1]
+    for i in range(covs.shape[0]):
+        Z = X[labels == i]
+        if Z.shape[0] <= d:
+            out.append(None)
+            continue
+        C = covs[i]
+        C = (1.0 - shrink) * C + shrink * (np.trace(C) / d) * np.eye(d)
+        try:
+            L = np.linalg.cholesky(C)
+        except np.linalg.LinAlgError:
+            out.append(None)
+            continue
+        mu = Z.mean(0)
+        W = np.linalg.solve(L, (Z[:400] - mu).T)
+        out.append((mu, L, 0.5 * float(np.mean(np.sum(W**2, axis=0)))))
+    return out
 
 
 def _leaf_covariances(X, labels):
@@ -691,7 +747,7 @@ def _check_tree(tree, n, name, xname):
 
 def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="auto", k=None,
           icp_rounds=5, ridge=0.1, allow_reflection=True, max_points=20000, n_candidates=24,
-          use_matching="auto", seed=0) -> Alignment:
+          use_matching="auto", n_refine=3, seed=0) -> Alignment:
     """Align two point clouds without point correspondences, from their matched cluster trees.
 
     Leaves of the two density cluster trees are matched (by their growth curves and the
@@ -702,7 +758,10 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
     leaf matchings (ambiguous siblings) are tried and the one with the best selection score kept:
     the Chamfer distance (above 8 dims the energy distance, which does not reward shrinking) plus
     the leaf inconsistency (mapped points whose nearest B point lies in another leaf than the
-    matched one) plus, above 8 dims, the mismatch of the leaves' covariances carried by the map.
+    matched one) plus, above 8 dims, the mean negative log-likelihood of each matched A leaf's
+    mapped points under a Gaussian fitted to its partner B leaf. Above 8 dims, where a wrong
+    matching (e.g. swapped equal-weight siblings) can fit the anchors as well as the right one,
+    the ``n_refine`` best candidates are each refined by ICP and compared after it.
 
     Parameters
     ----------
@@ -716,8 +775,8 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
         its log-density over the kNN graph of the points' discriminant coordinates (the span of the
         component means after whitening by the pooled within-component covariance), which drops
         the noise dimensions in which a kNN graph of 16-64-dim points links every cluster to every
-        other. "auto": kNN up to 4 dims; above, both, keeping the alignment whose T(A) is closer
-        to B in energy distance (twice the time). For latents with an exact density (e.g. a
+        other. "auto": both, keeping the alignment whose T(A) is closer
+        to B (:func:`pick_density`; twice the time). For latents with an exact density (e.g. a
         normalising-flow autoencoder), build the trees yourself with
         ``build_tree(X, log_density=exact).simplify()`` and pass them as ``tree_a``/``tree_b``.
     k : neighbours for the trees (default :func:`topotree.default_k`).
@@ -726,6 +785,9 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
     allow_reflection : bool, allow det -1 (default True).
     max_points : int, clouds larger than this are subsampled (uniformly) for the trees and the fit.
     n_candidates : int, candidate leaf matchings scored by the diagnostic.
+    n_refine : int
+        Above 8 dims, how many of the best candidate matchings are refined by ICP before the final
+        choice (by the selection score after ICP).
     use_matching : {"auto", "trees", "fallback"}
         Where the leaf matching comes from: ``topotree.match_trees`` when available ("auto"), or
         the built-in growth-curve + geometry matcher.
@@ -764,6 +826,7 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
     icp_rounds = check_int(icp_rounds, "icp_rounds", low=0)
     max_points = check_int(max_points, "max_points", low=100)
     n_candidates = check_int(n_candidates, "n_candidates", low=1)
+    n_refine = check_int(n_refine, "n_refine", low=1)
     if k is not None:
         k = check_int(k, "k", low=2)
     min_pts = max(20, (k or 15) + 1)
@@ -772,11 +835,16 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
             raise ValueError(f"{name} has {X.shape[0]} points; at least {min_pts} are needed to build a cluster tree")
     tree_a = _check_tree(tree_a, A.shape[0], "tree_a", "A")
     tree_b = _check_tree(tree_b, B.shape[0], "tree_b", "B")
-    if density == "auto" and tree_a is None and tree_b is None and max(A.shape[1], B.shape[1]) > 4:
-        # neither density wins everywhere above 4 dims: run both, keep the closer fit
+    if density == "auto" and tree_a is None and tree_b is None:
+        # neither density wins everywhere: run both, keep the closer fit
         kw = dict(k=k, icp_rounds=icp_rounds, ridge=ridge, allow_reflection=allow_reflection,
-                  max_points=max_points, n_candidates=n_candidates, use_matching=use_matching, seed=seed)
-        runs = [align(A, B, transform, density=d, **kw) for d in ("knn", "gmm")]
+                  max_points=max_points, n_candidates=n_candidates, use_matching=use_matching,
+                  n_refine=n_refine, seed=seed)
+        runs = [align(A, B, transform, density="knn", **kw)]
+        try:
+            runs.append(align(A, B, transform, density="gmm", **kw))
+        except (ValueError, np.linalg.LinAlgError):  # degenerate clouds: keep the kNN fit
+            pass
         return pick_density(A, B, runs, seed=seed)
     rng = np.random.default_rng(seed)
     # subsample big clouds (trees are given for the full clouds: keep them whole then)
@@ -845,30 +913,53 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
     # the diagnostic decides, but near-ties (within 5%, e.g. symmetric configurations where the
     # diagnostic is blind) go to the map the matching ranked first (maps come best first)
     floor = min(tried)
-    best = next(c for c in cands if c[0] <= 1.05 * floor)
-    # geometric re-matching: map A's leaf centroids with the fit, re-pair by Hungarian, refit
-    for _ in range(5):
+    first = next(c for c in cands if c[0] <= 1.05 * floor)
+
+    def _refine(best):
+        # geometric re-matching: map A's leaf centroids with the fit, re-pair by Hungarian, refit
+        for _ in range(5):
+            sc, leaf_map, pairs, Pa, Pb, w, M, t, s = best
+            new_map = _rematch(fa[1] @ M + t, fb[1], leaf_map)
+            if np.array_equal(new_map, leaf_map):
+                break
+            cand = _evaluate(new_map)
+            tried.append(cand[0])
+            if cand[0] < best[0]:
+                best = cand
+            else:
+                break
         sc, leaf_map, pairs, Pa, Pb, w, M, t, s = best
-        new_map = _rematch(fa[1] @ M + t, fb[1], leaf_map)
-        if np.array_equal(new_map, leaf_map):
-            break
-        cand = _evaluate(new_map)
-        tried.append(cand[0])
-        if cand[0] < best[0]:
-            best = cand
-        else:
-            break
-    sc, leaf_map, pairs, Pa, Pb, w, M, t, s = best
-    if transform == "affine":
-        M2, t2, s2 = _fit(Pa, Pb, w, "affine", allow_reflection, ridge)
+        if transform == "affine":
+            M2, t2, s2 = _fit(Pa, Pb, w, "affine", allow_reflection, ridge)
+            sc2 = score_fn(M2, t2, leaf_map)
+            if sc2 < sc:
+                M, t, s, sc = M2, t2, s2, sc2
+        accepted = 0
+        if icp_rounds:
+            M, t, s, sc, accepted = _icp(A, B, lab_a, lab_b, leaf_map, transform, M, t, s, (Pa, Pb, w),
+                                         icp_rounds, ridge, allow_reflection, np.random.default_rng(seed),
+                                         score_fn=lambda M_, t_: score_fn(M_, t_, leaf_map))
+        return sc, leaf_map, pairs, Pa, Pb, w, M, t, s, accepted
+
+    finals = [_refine(first)]
+    if min(da_, db_) > 8 and n_refine > 1:
+        # many dims: a wrong leaf map (e.g. swapped sibling clusters of equal weight) can fit the
+        # anchors as well as the right one; only after ICP has fitted the clusters' shapes does the
+        # per-leaf Gaussian likelihood tell them apart, so refine the best few and compare then
+        order = np.argsort([c[0] for c in cands], kind="stable")
+        for i in order:
+            if len(finals) >= n_refine:
+                break
+            if cands[i] is first:
+                continue
+            finals.append(_refine(cands[i]))
+    sc, leaf_map, pairs, Pa, Pb, w, M, t, s, accepted = min(finals, key=lambda f: f[0])
+    if transform == "affine" and da_ == db_:
+        M2, t2 = _moment_corrected(A, B, M, t, Pa, Pb, w)
         sc2 = score_fn(M2, t2, leaf_map)
         if sc2 < sc:
-            M, t, s, sc = M2, t2, s2, sc2
-    accepted = 0
-    if icp_rounds:
-        M, t, s, sc, accepted = _icp(A, B, lab_a, lab_b, leaf_map, transform, M, t, s, (Pa, Pb, w),
-                                     icp_rounds, ridge, allow_reflection, rng,
-                                     score_fn=lambda M_, t_: score_fn(M_, t_, leaf_map))
+            M, t, sc = M2, t2, sc2
+            s = float(np.linalg.svd(M, compute_uv=False).mean())
     consistency = score_fn.consistency(M, t, leaf_map)
     sc, mnn = chamfer_score(A @ M + t, B, seed=seed, return_mutual=True)
     res = np.linalg.norm(Pa @ M + t - Pb, axis=1)
@@ -913,13 +1004,59 @@ def energy_distance(TA, B, *, max_points=1000, seed=0):
 
 def pick_density(A, B, alignments, *, seed=0):
     """Of several alignments of A to B (e.g. on kNN and on GMM trees), the one whose T(A) is
-    closest to B in energy distance; its ``info`` records every candidate's distance."""
+    closest to B; its ``info["density_energy"]`` records every candidate's distance.
+
+    Up to 8 dims the distance is the energy distance; above, where the energy distance barely
+    sees two equal-weight clusters swapped, a symmetric Kullback-Leibler estimate between
+    full-covariance Gaussian mixtures fitted to T(A) and to B (as many components as the
+    alignment's B tree has leaves), which sees the clusters' shapes.
+
+    References
+    ----------
+    Székely, G. J. and Rizzo, M. L. (2013). Energy statistics. J. Stat. Plan. Inference 143(8).
+    Hershey, J. R. and Olsen, P. A. (2007). Approximating the Kullback Leibler divergence between
+    Gaussian mixture models. ICASSP.
+
+    Examples
+    --------
+    >>> import numpy as np, topotree as tt
+    >>> X = np.random.default_rng(0).normal(size=(300, 2))
+    >>> good, bad = tt.procrustes(X, X), tt.procrustes(X, X + 5.0)
+    >>> pick_density(X, X, [bad, good]) is good
+    True
+    """
     A = check_points(A, "A")
-    scores = [energy_distance(al.transform(A), B, seed=seed) for al in alignments]
+    B = check_points(B, "B")
+    if not alignments:
+        raise ValueError("alignments must not be empty")
+    if min(A.shape[1], B.shape[1]) > 8:
+        # many dims: the energy distance is nearly blind to swapped clusters of equal weight;
+        # a symmetric Kullback-Leibler estimate between Gaussian mixtures of T(A) and B is not
+        scores = [_mixture_divergence(al.transform(A), B, len(al.info.get("tree_b").leaves)
+                                      if al.info.get("tree_b") is not None else 8, seed)
+                  for al in alignments]
+    else:
+        scores = [energy_distance(al.transform(A), B, seed=seed) for al in alignments]
     best = alignments[int(np.argmin(scores))]
     best.info["density_energy"] = {f"{al.info.get('density_a')}": sc for al, sc in zip(alignments, scores)}
     best.info["density"] = best.info.get("density_a")
     return best
+
+
+def _mixture_divergence(TA, B, n_components, seed=0, max_fit=2000):
+    """Symmetric Kullback-Leibler estimate between T(A) and B from full-covariance Gaussian
+    mixtures fitted to each: ``E_B[log p_B - log p_TA] + E_TA[log p_TA - log p_B]``."""
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(seed)
+    P = TA[rng.choice(TA.shape[0], max_fit, replace=False)] if TA.shape[0] > max_fit else TA
+    Q = B[rng.choice(B.shape[0], max_fit, replace=False)] if B.shape[0] > max_fit else B
+    c = int(max(1, min(n_components, min(P.shape[0], Q.shape[0]) // (2 * P.shape[1] + 2))))
+    reg = 1e-3 * float(np.var(Q, axis=0).mean()) + 1e-12
+    fits = [GaussianMixture(c, covariance_type="full", reg_covar=reg, random_state=seed, max_iter=100,
+                            n_init=1).fit(Z) for Z in (P, Q)]
+    gp, gq = fits
+    return float(gq.score(Q) - gp.score(Q) + gp.score(P) - gq.score(P))
 
 
 @dataclass(frozen=True)
