@@ -101,7 +101,7 @@ def owners_from_basins(basin, rank, node_parent, start_rank):
 
 
 @njit(cache=True)
-def lift_table(parent, depth, levels):
+def lift_table(parent, levels):
     """Binary-lifting ancestor table: ``up[j, i]`` is the 2**j-th ancestor of node i (root: itself)."""
     m = parent.shape[0]
     up = np.empty((levels, m), dtype=np.int64)

@@ -197,7 +197,7 @@ class ClusterTree:
     @functools.cached_property
     def _lift(self):
         levels = max(1, int(math.ceil(math.log2(max(2, int(self.depth.max()) + 1)))) + 1)
-        return lift_table(np.asarray(self.parent), self.depth, levels)
+        return lift_table(np.asarray(self.parent), levels)
 
     def merge_height(self, i, j) -> np.ndarray:
         """Highest level at which points ``i`` and ``j`` lie in one component (vectorised).
