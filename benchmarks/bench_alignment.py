@@ -115,14 +115,14 @@ GRID = [
 QUICK = [GRID[i] for i in (1, 5, 9, 11, 15)]
 
 
-def table(grid, kind, gw_n, out=None):
+def table(grid, kind, gw_n, out=None, seed_offset=0):
     head = ("| dims | leaves | weights | warp | sample | whitened | n_A/n_B | auto density | "
             + " | ".join(METHODS) + " | winner knn/gmm | auto / oracle |")
     lines = [head, "|" + "---|" * (len(METHODS) + 10)]
     print(lines[0], "\n" + lines[1], flush=True)
     ratios, notes = [], []
     for ci, (d, L, w, warp, fresh, whiten, na, nb) in enumerate(grid):
-        case = make_case(na, d, L, w, warp, fresh, whiten, seed=d * 100 + L + ci, n_b=nb)
+        case = make_case(na, d, L, w, warp, fresh, whiten, seed=d * 100 + L + ci + seed_offset, n_b=nb)
         r = run_case(case, kind, METHODS, gw_n=gw_n)
         # align(density="auto") runs both and keeps the closer one (same rule here)
         auto = pick_density(case[0], case[2], [r["topotree_knn"][3], r["topotree_gmm"][3]]).info["density"]
@@ -216,13 +216,16 @@ def main():
     ap.add_argument("--transform", default="affine", choices=["orthogonal", "similarity", "affine"])
     ap.add_argument("--gw-n", type=int, default=1000)
     ap.add_argument("--out", default=None, help="write the table as Markdown to this file")
+    ap.add_argument("--seed-offset", type=int, default=0, help="shift every case's seed (held-out runs)")
+    ap.add_argument("--min-dims", type=int, default=0, help="only the cases with at least this many dims")
     args = ap.parse_args()
     if args.scale:
         scale_run(args.transform)
     elif args.pairs:
         pairs_sweep(args.transform)
     else:
-        table(QUICK if args.quick else GRID, args.transform, args.gw_n, args.out)
+        grid = [c for c in (QUICK if args.quick else GRID) if c[0] >= args.min_dims]
+        table(grid, args.transform, args.gw_n, args.out, args.seed_offset)
 
 
 if __name__ == "__main__":

@@ -253,3 +253,61 @@ def test_moment_corrected_matches_moments_and_keeps_exact_map():
     M, t = _moment_corrected(A, B, M0, np.zeros(3), Pa, B[:20], w)
     TA = A @ M + t
     assert np.allclose(TA.mean(0), B.mean(0)) and np.allclose(np.cov(TA.T), np.cov(B.T))
+
+
+def test_twins_are_leaf_siblings_and_symmetric():
+    from topotree.align import _twins
+
+    m = hierarchical_mixture(2000, dim=2, n_leaves=9, seed=3)
+    tree = tt.build_tree(m.X).simplify()
+    tw = _twins(tree)
+    leaves = tree.leaves
+    assert tw.shape == (len(leaves),)
+    for i, j in enumerate(tw):
+        if j >= 0:
+            assert tw[j] == i and j != i
+            assert tree.parent[leaves[i]] == tree.parent[leaves[j]]
+            assert len(tree.children(tree.parent[leaves[i]])) == 2
+        else:  # no twin: its parent has a non-leaf child (or it is the root)
+            p = tree.parent[leaves[i]]
+            assert p < 0 or not all(tree.is_leaf[c] for c in tree.children(p))
+
+
+def test_selection_score_twins_forgive_split_boundaries():
+    # a map that sends one half of a split cluster to the other half of B's split is wrong only at
+    # an arbitrary boundary: with twins it is fully consistent, without twins it is not
+    from topotree.align import _selection_score
+
+    r = np.random.default_rng(0)
+    X = np.r_[r.normal(size=(300, 3)), r.normal(size=(300, 3)) + 10.0]
+    lab = np.r_[np.zeros(300, int), np.ones(300, int)]
+    lab[(lab == 0) & (X[:, 0] > 0)] = 2  # cluster 0 split in two leaves: 0 and 2
+    twin = np.array([2, -1, 0])
+    leaf_map = np.array([2, 1, 0])  # the halves swapped
+    M, t = np.eye(3), np.zeros(3)
+    plain = _selection_score(X, X, lab, lab, 600, 0).consistency(M, t, leaf_map)
+    lenient = _selection_score(X, X, lab, lab, 600, 0, twin_b=twin).consistency(M, t, leaf_map)
+    assert plain < 0.7 and lenient == 1.0
+    assert _selection_score(X, X, lab, lab, 600, 0, twin_b=twin).consistency(M, t, np.arange(3)) == 1.0
+
+
+def test_pick_density_compares_at_one_mixture_size():
+    # B: four clusters in 10 dims. A moment-matched but cluster-scrambled map looks perfect to a
+    # one-component fit; pick_density must use the same (largest) mixture size for every candidate
+    from types import SimpleNamespace
+
+    from topotree.align import pick_density
+
+    m = hierarchical_mixture(2000, dim=10, n_leaves=4, separation=8.0, seed=5)
+    X = m.X
+    good = procrustes(X, X)
+    good.info["tree_b"] = SimpleNamespace(leaves=(1, 2, 3, 4))
+    # scramble: whiten, rotate at random, colour back (same mean and covariance as X)
+    mu = X.mean(0)
+    C = np.cov(X.T)
+    e, V = np.linalg.eigh(C)
+    W, Wi = (V / np.sqrt(e)) @ V.T, (V * np.sqrt(e)) @ V.T
+    Q = np.linalg.qr(np.random.default_rng(1).normal(size=(10, 10)))[0]
+    Mb = W @ Q @ Wi
+    bad = tt.Alignment("affine", Mb, mu - mu @ Mb, 1.0, info={"tree_b": SimpleNamespace(leaves=(1,))})
+    assert pick_density(X, X, [bad, good]) is good

@@ -610,7 +610,8 @@ class _selection_score:
     are dominated by within-cluster noise and the Chamfer score barely moves; the consistency
     term still sees a cluster landing on the wrong cluster."""
 
-    def __init__(self, A, B, lab_a, lab_b, n_points, seed):
+    def __init__(self, A, B, lab_a, lab_b, n_points, seed, twin_b=None):
+        self.twin_b = twin_b
         rng = np.random.default_rng(seed)
         self.ia = rng.choice(A.shape[0], min(n_points, A.shape[0]), replace=False)
         ib = rng.choice(B.shape[0], min(n_points, B.shape[0]), replace=False)
@@ -620,7 +621,10 @@ class _selection_score:
         self.e_bb = _mean_dist(self.B[:1500], self.B[:1500]) or 1.0
         self.cov_a, self.mass_a = _leaf_covariances(A, lab_a)
         self.cov_b, _ = _leaf_covariances(B, lab_b)
-        self.gauss_b = _leaf_gaussians(B, lab_b, self.cov_b) if A.shape[1] > 8 else None
+        # with twins (the final comparison) a leaf needs 3 points per dimension for its Gaussian:
+        # the likelihood under a covariance from fewer points (a sliver of a split cluster) misleads
+        self.gauss_b = (_leaf_gaussians(B, lab_b, self.cov_b, min_factor=1 if twin_b is None else 3)
+                        if A.shape[1] > 8 else None)
         self.leaf_pts_a = [A[np.flatnonzero(lab_a == i)[:400]] for i in range(self.cov_a.shape[0])]
 
     def _parts(self, M, t, leaf_map):
@@ -634,6 +638,8 @@ class _selection_score:
         img[leaf_map[leaf_map >= 0]] = True
         target = leaf_map[self.la]
         ok = (self.lb[ja] == target) | ~img[self.lb[ja]]
+        if self.twin_b is not None:
+            ok |= (self.twin_b[self.lb[ja]] == target) & (target >= 0)
         valid = target >= 0
         cons = float(np.mean(ok[valid])) if valid.any() else 0.0
         if self.A.shape[1] <= 8:
@@ -669,6 +675,18 @@ class _selection_score:
         return float(chamfer + (1.0 - cons) + 0.25 * shape)
 
 
+def _twins(tree):
+    """Per leaf position: the position of its twin (the other child of its parent when both
+    children are leaves), or -1."""
+    pos = {leaf: i for i, leaf in enumerate(tree.leaves)}
+    out = np.full(len(tree.leaves), -1, dtype=np.int64)
+    for node in range(tree.n_nodes):
+        ch = tree.children(node)
+        if len(ch) == 2 and all(c in pos for c in ch):
+            out[pos[ch[0]]], out[pos[ch[1]]] = pos[ch[1]], pos[ch[0]]
+    return out
+
+
 def _mean_dist(P, Q):
     sq = np.einsum("ij,ij->i", P, P)[:, None] + np.einsum("ij,ij->i", Q, Q)[None, :] - 2.0 * (P @ Q.T)
     return float(np.sqrt(np.maximum(sq, 0.0)).mean())
@@ -698,14 +716,14 @@ def _moment_corrected(A, B, M, t, Pa, Pb, w):
     return M2, t2
 
 
-def _leaf_gaussians(X, labels, covs, shrink=0.05):
+def _leaf_gaussians(X, labels, covs, shrink=0.05, min_factor=1):
     """Per leaf: (mean, Cholesky factor of the shrunk covariance, the leaf's own mean squared
     Mahalanobis half-distance) or None for leaves with too few points."""
     out = []
     d = X.shape[1]
     for i in range(covs.shape[0]):
         Z = X[labels == i]
-        if Z.shape[0] <= d:
+        if Z.shape[0] <= min_factor * d:
             out.append(None)
             continue
         C = covs[i]
@@ -953,6 +971,11 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
             if cands[i] is first:
                 continue
             finals.append(_refine(cands[i]))
+        # compare the refined maps leniently at over-split clusters: a point landing in the twin
+        # (leaf sibling) of its target leaf counts as consistent, so the arbitrary boundary between
+        # the halves of one split cluster does not decide between maps
+        final_fn = _selection_score(A, B, lab_a, lab_b, 3000, seed, twin_b=_twins(tree_b))
+        finals = [(final_fn(f[6], f[7], f[1]),) + tuple(f[1:]) for f in finals]
     sc, leaf_map, pairs, Pa, Pb, w, M, t, s, accepted = min(finals, key=lambda f: f[0])
     if transform == "affine" and da_ == db_:
         M2, t2 = _moment_corrected(A, B, M, t, Pa, Pb, w)
@@ -1008,8 +1031,9 @@ def pick_density(A, B, alignments, *, seed=0):
 
     Up to 8 dims the distance is the energy distance; above, where the energy distance barely
     sees two equal-weight clusters swapped, a symmetric Kullback-Leibler estimate between
-    full-covariance Gaussian mixtures fitted to T(A) and to B (as many components as the
-    alignment's B tree has leaves), which sees the clusters' shapes.
+    full-covariance Gaussian mixtures fitted to T(A) and to B (for every candidate as many
+    components as the largest of the alignments' B trees has leaves), which sees the clusters'
+    shapes.
 
     References
     ----------
@@ -1032,9 +1056,11 @@ def pick_density(A, B, alignments, *, seed=0):
     if min(A.shape[1], B.shape[1]) > 8:
         # many dims: the energy distance is nearly blind to swapped clusters of equal weight;
         # a symmetric Kullback-Leibler estimate between Gaussian mixtures of T(A) and B is not
-        scores = [_mixture_divergence(al.transform(A), B, len(al.info.get("tree_b").leaves)
-                                      if al.info.get("tree_b") is not None else 8, seed)
-                  for al in alignments]
+        # the same number of components for every candidate (the most leaves any B tree found):
+        # with fewer, a map could win by matching a coarser (e.g. single Gaussian) summary
+        n_comp = max(len(al.info["tree_b"].leaves) if al.info.get("tree_b") is not None else 8
+                     for al in alignments)
+        scores = [_mixture_divergence(al.transform(A), B, n_comp, seed) for al in alignments]
     else:
         scores = [energy_distance(al.transform(A), B, seed=seed) for al in alignments]
     best = alignments[int(np.argmin(scores))]
