@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._assemble import assemble
+from .disjoint_set import ds_find, ds_new, ds_union
 from ._merge import merge_tree_kernel, owners_from_basins
 from ._validation import check_choice, check_int, check_points, check_vector
 from .density import knn_log_density
@@ -173,25 +174,18 @@ def _gudhi_hierarchy(order, rank, indptr, indices):
     node_parent = np.full(events.shape[0], -1, dtype=np.int64)
     node_vertex = order[events]
     cluster_node = node_of_rank[peak_rank]  # current node of each raw-cluster union-find root
-    uf = np.arange(n_raw)
-
-    def find(c):
-        while uf[c] != c:
-            uf[c] = uf[uf[c]]
-            c = uf[c]
-        return c
-
+    uf, size = ds_new(n_raw)
     for r in merge_ranks:
         v = order[r]
         nb = indices[indptr[v]:indptr[v + 1]]
-        roots = {find(raw[u]) for u in nb[rank[nb] < r]}
+        roots = {ds_find(uf, raw[u]) for u in nb[rank[nb] < r]}
         node = node_of_rank[r]
+        root = roots.pop()
+        node_parent[cluster_node[root]] = node
         for c in roots:
             node_parent[cluster_node[c]] = node
-        roots = sorted(roots)
-        for c in roots[1:]:
-            uf[c] = roots[0]
-        cluster_node[roots[0]] = node
+            root = ds_union(uf, size, root, c)
+        cluster_node[root] = node
     # owner: the ancestor of a point's basin leaf whose level interval holds the point
     basin = node_of_rank[peak_rank[raw]]
     start_rank = np.where(node_parent >= 0, events[np.maximum(node_parent, 0)], n)

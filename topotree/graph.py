@@ -291,18 +291,11 @@ def bridge_components(X, neighbors, max_exact=64):
         p, q, dist = _closest_pair(X, members[a], members[b], trees[a], trees[b])
         cand.append((dist, min(p, q), max(p, q), a, b))
     cand.sort()
-    parent = list(range(c))
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    parent, size = ds_new(c)
     out = []
     for _, p, q, a, b in cand:
-        ra, rb = find(a), find(b)
+        ra, rb = ds_find(parent, a), ds_find(parent, b)
         if ra != rb:
-            parent[ra] = rb
+            ds_union(parent, size, ra, rb)
             out.append((p, q))
     return np.asarray(out, dtype=np.int64).reshape(-1, 2)

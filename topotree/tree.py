@@ -269,11 +269,13 @@ class ClusterTree:
         """
         min_persistence = check_fraction(min_persistence, "min_persistence")
         min_mass = check_fraction(min_mass, "min_mass")
-        auto = self.default_thresholds()
-        rules = [part for part, given in zip(auto.rule.split("; "), (min_persistence, min_mass)) if given is None]
-        min_persistence = auto.min_persistence if min_persistence is None else min_persistence
-        min_mass = auto.min_mass if min_mass is None else min_mass
-        rule = "; ".join(rules) if rules else "given"
+        rule = "given"
+        if min_persistence is None or min_mass is None:  # the data-driven choice costs a pass over the graph
+            auto = self.default_thresholds()
+            rule = "; ".join(part for part, given in zip(auto.rule.split("; "), (min_persistence, min_mass))
+                             if given is None)
+            min_persistence = auto.min_persistence if min_persistence is None else min_persistence
+            min_mass = auto.min_mass if min_mass is None else min_mass
         arrays = simplified_arrays(self, min_persistence, min_mass)
         return ClusterTree(log_density=self.log_density, order=self.order, neighbors=self.neighbors, bridges=self.bridges,
                            k=self.k, density=self.density,
