@@ -41,6 +41,37 @@ def test_diagram_distances_satisfy_triangle_inequality(seeds):
             assert d[i, k] <= d[i, j] + d[j, k] + 1e-9
 
 
+def brute_bottleneck(a, b):
+    """Smallest threshold admitting a perfect matching (points or their diagonal projections)."""
+    from scipy.optimize import linear_sum_assignment
+
+    n, m = len(a), len(b)
+    C = np.full((n + m, n + m), np.inf)
+    C[:n, :m] = np.abs(a[:, None, :] - b[None, :, :]).max(-1)
+    C[np.arange(n), m + np.arange(n)] = (a[:, 1] - a[:, 0]) / 2
+    C[n + np.arange(m), np.arange(m)] = (b[:, 1] - b[:, 0]) / 2
+    C[n:, m:] = 0.0
+    for t in np.unique(C[np.isfinite(C)]):
+        M = (C > t).astype(float)
+        r, c = linear_sum_assignment(M)
+        if M[r, c].sum() == 0:
+            return t
+
+
+def test_bottleneck_matches_brute_force():
+    # gudhi 3.13's exact bottleneck_distance says 0.69 one way and 0.6933 the other on these two
+    # trees (found by the triangle-inequality test); the true distance is 0.42.
+    a, b = random_tree(124), random_tree(239)
+    assert brute_bottleneck(tt.mass_diagram(a), tt.mass_diagram(b)) == pytest.approx(0.42)
+    assert tt.tree_distance(a, b, "bottleneck") == pytest.approx(0.42, abs=1e-12)
+    assert tt.tree_distance(b, a, "bottleneck") == pytest.approx(0.42, abs=1e-12)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        trees = [random_tree(int(s)) for s in rng.integers(0, 10_000, size=2)]
+        da, db = (tt.mass_diagram(t) for t in trees)
+        assert tt.tree_distance(*trees, "bottleneck") == pytest.approx(brute_bottleneck(da, db), abs=1e-12)
+
+
 def test_diagram_distances_ignore_density_scale_and_coordinates():
     mix = hierarchical_mixture(800, dim=3, n_leaves=4, seed=5)
     f = mix.log_density(mix.X)
