@@ -61,6 +61,37 @@ def node_depth(parent):
     return d
 
 
+@njit(cache=True)
+def _owner_stats(owner, rank, m):
+    """Per node: how many points it owns and the lowest and highest rank among them."""
+    n = owner.shape[0]
+    cnt = np.zeros(m, dtype=np.int64)
+    lo = np.full(m, n, dtype=np.int64)
+    hi = np.full(m, -1, dtype=np.int64)
+    for v in range(n):
+        o = owner[v]
+        cnt[o] += 1
+        if rank[v] < lo[o]:
+            lo[o] = rank[v]
+        if rank[v] > hi[o]:
+            hi[o] = rank[v]
+    return cnt, lo, hi
+
+
+@njit(cache=True)
+def _members_by_node(order, owner, first):
+    """Points grouped by owner (node ``i``'s block starts at ``first[i]``), each block in rank
+    order: a counting sort."""
+    fill = first.copy()
+    out = np.empty(order.shape[0], dtype=np.int64)
+    for r in range(order.shape[0]):
+        v = order[r]
+        o = owner[v]
+        out[fill[o]] = v
+        fill[o] += 1
+    return out
+
+
 def _children_csr(parent, key):
     m = parent.shape[0]
     has = parent >= 0
@@ -76,11 +107,7 @@ def assemble(log_density, order, rank, node_parent, node_split, owner, basin_nod
     n = log_density.shape[0]
     m = node_parent.shape[0]
     node_parent = np.asarray(node_parent, dtype=np.int64)
-    own_cnt = np.bincount(owner, minlength=m).astype(np.int64)
-    sub_min = np.full(m, n, dtype=np.int64)
-    np.minimum.at(sub_min, owner, rank)
-    sub_max = np.full(m, -1, dtype=np.int64)
-    np.maximum.at(sub_max, owner, rank)
+    own_cnt, sub_min, sub_max = _owner_stats(owner, rank, m)
     roots = np.flatnonzero(node_parent < 0)
     ptr, kids = _children_csr(node_parent, np.zeros(m, dtype=np.int64))
     pre = _preorder(ptr, kids, roots, m)
@@ -127,7 +154,7 @@ def assemble(log_density, order, rank, node_parent, node_split, owner, basin_nod
     lo[1:] = np.cumsum(own)[:-1]
     hi = lo + cnt
     new_owner = new_id[owner]
-    member_order = np.lexsort((rank, new_owner)).astype(np.int64)
+    member_order = _members_by_node(order, new_owner, lo)
 
     # children in the new numbering are already sorted elder first; first child = elder
     first_child = np.full(M, -1, dtype=np.int64)

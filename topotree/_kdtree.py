@@ -15,18 +15,22 @@ from numba import njit, prange
 
 
 @njit(cache=True)
-def _select(X, perm, lo, hi, kth, dim):
-    """Reorder perm[lo:hi+1] so that position kth holds its median by X[:, dim] (quickselect)."""
+def _select(Xs, perm, lo, hi, kth, dim):
+    """Reorder rows lo..hi of ``Xs`` (and of ``perm``) so that row kth holds their median by
+    coordinate ``dim``, smaller rows before it and larger after (quickselect, median of three)."""
+    d = Xs.shape[1]
     while hi > lo:
-        a, b, c = X[perm[lo], dim], X[perm[(lo + hi) // 2], dim], X[perm[hi], dim]
-        pivot = max(min(a, b), min(max(a, b), c))  # median of three
+        a, b, c = Xs[lo, dim], Xs[(lo + hi) // 2, dim], Xs[hi, dim]
+        pivot = max(min(a, b), min(max(a, b), c))
         i, j = lo, hi
         while i <= j:
-            while X[perm[i], dim] < pivot:
+            while Xs[i, dim] < pivot:
                 i += 1
-            while X[perm[j], dim] > pivot:
+            while Xs[j, dim] > pivot:
                 j -= 1
             if i <= j:
+                for t in range(d):
+                    Xs[i, t], Xs[j, t] = Xs[j, t], Xs[i, t]
                 perm[i], perm[j] = perm[j], perm[i]
                 i += 1
                 j -= 1
@@ -38,9 +42,59 @@ def _select(X, perm, lo, hi, kth, dim):
             return
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
+def _split_level(Xs, perm, start, end, left, right, lo, hi, nodes, leafsize, first_child):
+    """Bounding boxes of one level's nodes; split those larger than a leaf at their median along
+    the widest axis. Children of the t-th splitting node get ids ``first_child + 2 t, + 1``."""
+    d = Xs.shape[1]
+    m = nodes.shape[0]
+    dims = np.full(m, -1, dtype=np.int64)
+    for t in prange(m):
+        node = nodes[t]
+        s, e = start[node], end[node]
+        for j in range(d):
+            lo[node, j] = np.inf
+            hi[node, j] = -np.inf
+        for p in range(s, e):
+            for j in range(d):
+                v = Xs[p, j]
+                if v < lo[node, j]:
+                    lo[node, j] = v
+                if v > hi[node, j]:
+                    hi[node, j] = v
+        if e - s > leafsize:
+            width = -1.0
+            for j in range(d):
+                if hi[node, j] - lo[node, j] > width:
+                    width = hi[node, j] - lo[node, j]
+                    dims[t] = j
+            if width <= 0.0:  # all points identical: keep as one (large) leaf
+                dims[t] = -1
+    child = np.full(m, -1, dtype=np.int64)
+    c = first_child
+    for t in range(m):
+        if dims[t] >= 0:
+            child[t] = c
+            c += 2
+    for t in prange(m):
+        if dims[t] >= 0:
+            node = nodes[t]
+            s, e = start[node], end[node]
+            mid = (s + e) // 2
+            _select(Xs, perm, s, e - 1, mid, dims[t])
+            a = child[t]
+            start[a], end[a], start[a + 1], end[a + 1] = s, mid, mid, e
+            left[node], right[node] = a, a + 1
+    return c
+
+
 def build_kdtree(X, leafsize):
-    """Return (perm, start, end, left, right, lo, hi, n_nodes): median splits on the widest axis."""
+    """Return ``(Xs, perm, start, end, left, right, lo, hi)``: median splits on the widest axis.
+
+    ``Xs = X[perm]`` is the points in the tree's order; node i holds rows ``start[i]:end[i]``,
+    its children are ``left[i]``, ``right[i]`` (-1 for a leaf), its bounding box ``lo[i]``, ``hi[i]``.
+    Built level by level, the nodes of a level in parallel.
+    """
     n, d = X.shape
     cap = 2 * (n // max(1, leafsize // 2) + 1) + 1
     start = np.empty(cap, dtype=np.int64)
@@ -49,48 +103,16 @@ def build_kdtree(X, leafsize):
     right = np.full(cap, -1, dtype=np.int64)
     lo = np.empty((cap, d))
     hi = np.empty((cap, d))
-    perm = np.arange(n)
-    stack = np.empty(cap, dtype=np.int64)
-    start[0] = 0
-    end[0] = n
-    m = 1
-    stack[0] = 0
-    top = 1
-    while top > 0:
-        top -= 1
-        node = stack[top]
-        s, e = start[node], end[node]
-        for j in range(d):
-            lo[node, j] = np.inf
-            hi[node, j] = -np.inf
-        for t in range(s, e):
-            p = perm[t]
-            for j in range(d):
-                v = X[p, j]
-                if v < lo[node, j]:
-                    lo[node, j] = v
-                if v > hi[node, j]:
-                    hi[node, j] = v
-        if e - s <= leafsize:
-            continue
-        dim = 0
-        width = -1.0
-        for j in range(d):
-            if hi[node, j] - lo[node, j] > width:
-                width = hi[node, j] - lo[node, j]
-                dim = j
-        if width <= 0.0:  # all points identical: keep as one (large) leaf
-            continue
-        mid = (s + e) // 2
-        _select(X, perm, s, e - 1, mid, dim)
-        a, b = m, m + 1
-        m += 2
-        start[a], end[a], start[b], end[b] = s, mid, mid, e
-        left[node], right[node] = a, b
-        stack[top] = a
-        stack[top + 1] = b
-        top += 2
-    return perm, start[:m], end[:m], left[:m], right[:m], lo[:m], hi[:m]
+    Xs = np.array(X, dtype=np.float64, order="C", copy=True)
+    perm = np.arange(n, dtype=np.int64)
+    start[0], end[0] = 0, n
+    level_lo, level_hi = 0, 1
+    while level_hi > level_lo:
+        nodes = np.arange(level_lo, level_hi, dtype=np.int64)
+        m = _split_level(Xs, perm, start, end, left, right, lo, hi, nodes, leafsize, level_hi)
+        level_lo, level_hi = level_hi, m
+    m = level_hi
+    return Xs, perm, start[:m], end[:m], left[:m], right[:m], lo[:m], hi[:m]
 
 
 @njit(cache=True, inline="always", fastmath={"reassoc", "contract", "arcp", "nsz"})
@@ -112,11 +134,11 @@ _FAST = {"reassoc", "contract", "arcp", "nsz"}
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
-def query_leaves(Xs, perm, start, end, left, right, lo, hi, leaves, k, out_d, out_i):
+def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k, out_d, out_i):
     """k nearest neighbours (the point itself excluded) of the points of ``leaves``.
 
-    Rows of ``out_d`` (distances) and ``out_i`` (indices) are in the original order of the points
-    (``Xs = X[perm]``), sorted by distance.
+    Everything is in the tree's numbering (``Xs = X[perm]``): row i of ``out_d`` (distances) and
+    ``out_i`` (indices) belongs to ``Xs[i]``, sorted by distance.
     """
     d = Xs.shape[1]
     for li in prange(leaves.shape[0]):
@@ -180,7 +202,92 @@ def query_leaves(Xs, perm, start, end, left, right, lo, hi, leaves, k, out_d, ou
                     stack[top + 1] = b
                 top += 2
         for r in range(m):
-            o = perm[s + r]
             for t in range(k):
-                out_d[o, t] = np.sqrt(best_d[r, t])
-                out_i[o, t] = perm[best_i[r, t]]
+                out_d[s + r, t] = np.sqrt(best_d[r, t])
+                out_i[s + r, t] = best_i[r, t]
+
+
+@njit(cache=True)
+def node_labels(start, end, left, right, label):
+    """Per node, the label shared by all its points (``label`` in the tree's order), or -1."""
+    m = start.shape[0]
+    out = np.empty(m, dtype=np.int64)
+    for node in range(m - 1, -1, -1):  # children have larger ids than their parent
+        if left[node] == -1:
+            lab = label[start[node]]
+            for p in range(start[node] + 1, end[node]):
+                if label[p] != lab:
+                    lab = -1
+                    break
+            out[node] = lab
+        else:
+            a, b = out[left[node]], out[right[node]]
+            out[node] = a if a == b else -1
+    return out
+
+
+@njit(cache=True, fastmath=_FAST)
+def nearest_with_label(Xs, start, end, left, right, lo, hi, node_label, label, queries, target, k):
+    """The k nearest points labelled ``target`` of each row of ``queries`` (coordinates).
+
+    Returns squared distances and indices (tree numbering), (q, k) each, sorted; subtrees whose
+    points all carry another label are skipped.
+    """
+    d = Xs.shape[1]
+    nq = queries.shape[0]
+    out_d = np.full((nq, k), np.inf)
+    out_i = np.full((nq, k), -1, dtype=np.int64)
+    stack = np.empty(512, dtype=np.int64)
+    for q in range(nq):
+        stack[0] = 0
+        top = 1
+        while top > 0:
+            top -= 1
+            N = stack[top]
+            lab = node_label[N]
+            if lab != -1 and lab != target:
+                continue
+            gap = 0.0
+            for j in range(d):
+                x = queries[q, j]
+                g = lo[N, j] - x
+                if x - hi[N, j] > g:
+                    g = x - hi[N, j]
+                if g > 0.0:
+                    gap += g * g
+            if gap > out_d[q, k - 1]:
+                continue
+            if left[N] == -1:
+                for p in range(start[N], end[N]):
+                    if label[p] != target:
+                        continue
+                    dist = 0.0
+                    for j in range(d):
+                        diff = queries[q, j] - Xs[p, j]
+                        dist += diff * diff
+                    if dist < out_d[q, k - 1]:
+                        t = k - 1
+                        while t > 0 and out_d[q, t - 1] > dist:
+                            out_d[q, t] = out_d[q, t - 1]
+                            out_i[q, t] = out_i[q, t - 1]
+                            t -= 1
+                        out_d[q, t] = dist
+                        out_i[q, t] = p
+            else:
+                a, b = left[N], right[N]
+                ca = 0.0
+                cb = 0.0
+                for j in range(d):  # visit the child whose box centre is nearer first
+                    x = queries[q, j]
+                    ua = x - 0.5 * (lo[a, j] + hi[a, j])
+                    ub = x - 0.5 * (lo[b, j] + hi[b, j])
+                    ca += ua * ua
+                    cb += ub * ub
+                if ca <= cb:
+                    stack[top] = b
+                    stack[top + 1] = a
+                else:
+                    stack[top] = a
+                    stack[top + 1] = b
+                top += 2
+    return out_d, out_i

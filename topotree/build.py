@@ -6,9 +6,10 @@ import numpy as np
 from ._assemble import assemble
 from .disjoint_set import ds_find, ds_new, ds_union
 from ._merge import merge_tree_kernel, owners_from_basins
+from ._renumber import relabel, scatter, scatter_relabel
 from ._validation import check_choice, check_int, check_points, check_vector
 from .density import knn_log_density
-from .graph import adjacency, bridge_components, earlier_adjacency, knn
+from .graph import adjacency, bridge_components, earlier_adjacency, knn_local
 from .tree import ClusterTree
 
 __all__ = ["build_tree", "default_k"]
@@ -93,31 +94,36 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
             raise ValueError("log_density must be given when neighbors is given (no distances to estimate it)")
         nb = np.ascontiguousarray(nb, dtype=np.int64)
         k = int(nb.shape[1])
-        dist = None
+        perm, dist, tree = None, None, None
     else:
-        nb, dist = knn(X, k, progress=progress)
-
+        # work in the KD-tree's numbering (near points, near numbers: cache-friendly passes below);
+        # everything is mapped back to the caller's numbering at the end
+        perm, nb, dist, tree = knn_local(X, k, progress=progress)
     if log_density is None:
         f = knn_log_density(dist, d)
         kind = "knn"
-    elif callable(log_density):
-        try:
-            values = log_density(X)
-        except Exception as exc:
-            raise ValueError(f"log_density callable failed on X of shape {X.shape}: {exc}") from exc
-        values = np.asarray(values)
-        if values.ndim == 2 and values.shape[1] == 1:
-            values = values[:, 0]
-        f = check_vector(values, n, "log_density(X)")
-        kind = "given"
     else:
-        f = check_vector(log_density, n, "log_density")
+        if callable(log_density):
+            try:
+                values = log_density(X)
+            except Exception as exc:
+                raise ValueError(f"log_density callable failed on X of shape {X.shape}: {exc}") from exc
+            values = np.asarray(values)
+            if values.ndim == 2 and values.shape[1] == 1:
+                values = values[:, 0]
+            f = check_vector(values, n, "log_density(X)")
+        else:
+            f = check_vector(log_density, n, "log_density")
+        f = f if perm is None else f[perm]
         kind = "given"
-
-    bridges = bridge_components(X, nb) if connect else np.zeros((0, 2), dtype=np.int64)
+    if connect:
+        bridges = bridge_components(X if tree is None else tree[0], nb, tree=tree)
+    else:
+        bridges = np.zeros((0, 2), dtype=np.int64)
     # ties (two points that are each other's k-th neighbour share r_k) are broken by an intrinsic
-    # key, the mean log-distance to the neighbours, so the tree does not depend on the points' order
-    order = _order(f, dist)
+    # key, the mean log-distance to the neighbours, then by the caller's point index, so the tree
+    # does not depend on the points' order or on the internal numbering
+    order = _order(f, dist, perm)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     if backend == "numba":
@@ -128,24 +134,39 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
     is_leaf[parent[parent >= 0]] = False
     split = np.where(is_leaf, -1, vertex)
     arrays = assemble(f, order, rank, parent, split, owner, basin)
+    if perm is not None:
+        f, order, nb, bridges, arrays = _to_caller(perm, f, order, nb, bridges, arrays)
     return ClusterTree(log_density=f, order=order, neighbors=nb, bridges=bridges, k=int(k), density=kind, **arrays)
 
 
-def _order(f, dist):
-    """Points by decreasing f; equal values by increasing mean log-distance to the neighbours."""
-    order = np.argsort(-f, kind="stable").astype(np.int64)
+def _order(f, dist, perm=None):
+    """Points by decreasing f; equal values by increasing mean log-distance to the neighbours,
+    then by index in the caller's numbering (``perm[i]``: caller's index of point i)."""
+    # with a tie key every tied run is re-sorted below, so the first sort need not be stable
+    order = np.argsort(-f, kind="stable" if dist is None else "quicksort").astype(np.int64)
     if dist is None:
         return order
     fs = f[order]
     tied = np.flatnonzero(fs[1:] == fs[:-1])
     if tied.size:
         runs = np.unique(np.r_[tied, tied + 1])
-        # re-sort only the tied runs by (f, tie key): lexsort on the few tied points
+        # re-sort only the tied runs by (f, tie key, caller's index): lexsort on the few tied points
         sub = order[runs]
         tie = np.log(np.maximum(dist[sub], 1e-300)).mean(axis=1)
-        o = np.lexsort((tie, -f[sub]))
+        o = np.lexsort((sub if perm is None else perm[sub], tie, -f[sub]))
         order[runs] = sub[o]
     return order
+
+
+def _to_caller(perm, f, order, nb, bridges, arrays):
+    """Map per-point arrays from the internal numbering back to the caller's (point i -> perm[i])."""
+    arrays = dict(arrays)
+    for key in ("owner", "basin"):
+        arrays[key] = scatter(perm, arrays[key])
+    for key in ("member_order", "peak", "split"):
+        arrays[key] = relabel(perm, arrays[key])
+    return (scatter(perm, f), relabel(perm, order), scatter_relabel(perm, nb),
+            np.sort(perm[bridges], axis=1), arrays)
 
 
 def _gudhi_hierarchy(order, rank, indptr, indices):

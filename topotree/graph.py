@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from scipy.spatial import cKDTree
 
 from .disjoint_set import ds_find, ds_new, ds_union
-from ._kdtree import build_kdtree, query_leaves
+from ._components import components
+from ._kdtree import build_kdtree, nearest_with_label, node_labels, query_leaves
 from ._progress import progress_bar
 
 _KDTREE_MAX_DIM = 16
-_LEAFSIZE = 16
 _CHUNK = 50_000
 
 
-def knn(X, k, *, progress=None, n_jobs=-1):
+def _leafsize(d):
+    """KD-tree leaf size: small leaves in few dimensions, larger ones where pruning is weak
+    (measured with benchmarks/bench_tree.py: 2.5x faster queries at d = 8 with 64 than with 16)."""
+    return 16 if d <= 3 else 32 if d <= 5 else 64 if d <= 10 else 128
+
+
+def knn(X, k, *, progress=None):
     """Exact k nearest neighbours of every point, the point itself excluded.
 
     Parameters
@@ -28,8 +33,6 @@ def knn(X, k, *, progress=None, n_jobs=-1):
     k : int, 1 <= k < n.
     progress : bool or None
         Show a progress bar; ``None`` shows one for n >= 100,000.
-    n_jobs : int
-        Worker threads for the KD-tree (-1: all cores).
 
     Returns
     -------
@@ -43,21 +46,39 @@ def knn(X, k, *, progress=None, n_jobs=-1):
     >>> idx.ravel().tolist(), dist.ravel().tolist()
     ([1, 0, 1], [1.0, 1.0, 2.0])
     """
+    perm, idx, dist, _ = knn_local(X, k, progress=progress)
+    if perm is None:
+        return idx, dist
+    out_i = np.empty_like(idx)
+    out_d = np.empty_like(dist)
+    out_i[perm] = perm[idx]
+    out_d[perm] = dist
+    return out_i, out_d
+
+
+def knn_local(X, k, *, progress=None):
+    """:func:`knn` in a locality-preserving numbering of the points.
+
+    Returns ``(perm, indices, distances, tree)``: row i and the indices refer to point ``perm[i]``
+    of X, ordered so that near points have near numbers (the KD-tree's leaf order), which makes
+    every later pass over the graph cache-friendly; ``tree`` is the KD-tree's arrays
+    ``(Xs, start, end, left, right, lo, hi)`` with ``Xs = X[perm]``. ``perm`` and ``tree`` are
+    None when the points keep their order (brute force above 16 dimensions).
+    """
     n, d = X.shape
     show = n >= 100_000 if progress is None else bool(progress)
     bar = progress_bar(total=n, desc="kNN", disable=not show)
     if d <= _KDTREE_MAX_DIM:
-        perm, start, end, left, right, lo, hi = build_kdtree(X, _LEAFSIZE)
-        Xs = np.ascontiguousarray(X[perm])
+        Xs, perm, start, end, left, right, lo, hi = build_kdtree(X, _leafsize(d))
         leaves = np.flatnonzero(left == -1)
         dist = np.empty((n, k))
         idx = np.empty((n, k), dtype=np.int64)
         n_batches = max(1, min(50, leaves.shape[0] // 64)) if show else 1  # batches only feed the bar
         for batch in np.array_split(leaves, n_batches):
-            query_leaves(Xs, perm, start, end, left, right, lo, hi, batch, k, dist, idx)
+            query_leaves(Xs, start, end, left, right, lo, hi, batch, k, dist, idx)
             bar.update(int((end[batch] - start[batch]).sum()))
         bar.close()
-        return idx, dist
+        return perm, idx, dist, (Xs, start, end, left, right, lo, hi)
     idx = np.empty((n, k + 1), dtype=np.int64)
     dist = np.empty((n, k + 1), dtype=np.float64)
     # brute force in high dimension: one BLAS product a block
@@ -78,7 +99,7 @@ def knn(X, k, *, progress=None, n_jobs=-1):
     idx = np.take_along_axis(idx, o, axis=1)
     dist = np.take_along_axis(dist, o, axis=1)
     bar.close()
-    return _drop_self(idx, dist)
+    return (None, *_drop_self(idx, dist), None)
 
 
 @njit(cache=True)
@@ -210,85 +231,98 @@ def adjacency(neighbors, bridges=None):
                        np.ascontiguousarray(bridges, dtype=np.int64), n)
 
 
-@njit(cache=True)
-def components(neighbors):
-    """Connected component of every point of the kNN graph (numbered in order of first point)."""
-    n, k = neighbors.shape
-    parent, size = ds_new(n)
-    for v in range(n):
-        for j in range(k):
-            a = ds_find(parent, v)
-            b = ds_find(parent, neighbors[v, j])
-            ds_union(parent, size, a, b)
-    label = np.full(n, -1, dtype=np.int64)
-    comp = np.empty(n, dtype=np.int64)
-    c = 0
-    for v in range(n):
-        r = ds_find(parent, v)
-        if label[r] < 0:
-            label[r] = c
-            c += 1
-        comp[v] = label[r]
-    return comp
+class _LabelledTree:
+    """A KD-tree over the points with a label (component) per point, for nearest-point queries
+    restricted to one label."""
+
+    def __init__(self, X, label, tree=None):
+        if tree is None:
+            Xs, perm, *arrays = build_kdtree(X, _leafsize(X.shape[1]))
+            self.label = np.ascontiguousarray(label[perm])
+        else:
+            Xs, arrays, perm = tree[0], tree[1:], None
+            self.label = np.ascontiguousarray(label)
+        self.X, self.perm, self.arrays = Xs, perm, arrays
+        self.node_label = node_labels(arrays[0], arrays[1], arrays[2], arrays[3], self.label)
+
+    def nearest(self, points, target, k=1):
+        """(squared distances, internal indices) of the k nearest points labelled ``target``."""
+        q = np.ascontiguousarray(np.atleast_2d(points), dtype=np.float64)
+        return nearest_with_label(self.X, *self.arrays, self.node_label, self.label, q, int(target), int(k))
+
+    def caller_index(self, i):
+        return int(i) if self.perm is None else int(self.perm[i])
 
 
-def _closest_pair(X, ma, mb, ta, tb, n_exact=256, n_seed=8):
-    """A closest pair between two point sets: exact (all distances) when one set is small;
-    otherwise alternating nearest-neighbour steps started from the few points of each set nearest
-    the other set's centroid (exact for convex, well separated sets)."""
-    if min(ma.shape[0], mb.shape[0]) <= n_exact:
-        small, tree, ms, mt, flip = (ma, tb, ma, mb, False) if ma.shape[0] <= mb.shape[0] else (mb, ta, mb, ma, True)
-        dd, ii = tree.query(X[small], k=1)
-        j = int(np.argmin(dd))
-        p, q = int(ms[j]), int(mt[ii[j]])
-        return (q, p, float(dd[j])) if flip else (p, q, float(dd[j]))
+def _closest_pair(T, a, b, members, centroid, n_exact=256, n_seed=8):
+    """A closest pair (internal indices p in a, q in b, distance) between components a and b:
+    exact (every point of the smaller one queried) when one is small; otherwise alternating
+    nearest-neighbour steps started from the few points of each component nearest the other's
+    centroid (exact for convex, well separated components)."""
+    sa, sb = members[a].shape[0], members[b].shape[0]
+    if min(sa, sb) <= n_exact:
+        small, other, flip = (a, b, False) if sa <= sb else (b, a, True)
+        pts = members[small]
+        dd, ii = T.nearest(T.X[pts], other)
+        j = int(np.argmin(dd[:, 0]))
+        p, q = int(pts[j]), int(ii[j, 0])
+        return (q, p, float(np.sqrt(dd[j, 0]))) if flip else (p, q, float(np.sqrt(dd[j, 0])))
     best = None
-    for (t1, m1, t2, m2), flip in (((ta, ma, tb, mb), False), ((tb, mb, ta, ma), True)):
-        _, seeds = t1.query(t2.data.mean(axis=0), k=n_seed)
-        for s in np.atleast_1d(seeds):
-            p, q, dist = int(m1[s]), -1, np.inf
+    for c1, c2, flip in ((a, b, False), (b, a, True)):
+        _, seeds = T.nearest(centroid[c2], c1, k=n_seed)
+        for s in seeds[0]:
+            if s < 0:
+                continue
+            p, q, dist = int(s), -1, np.inf
             for _ in range(50):  # alternate nearest-neighbour steps until the distance stops falling
-                d_q, i_q = t2.query(X[p], k=1)
-                d_p, i_p = t1.query(X[int(m2[i_q])], k=1)
-                if d_q >= dist:
+                d_q, i_q = T.nearest(T.X[p], c2)
+                d_p, i_p = T.nearest(T.X[i_q[0, 0]], c1)
+                if d_q[0, 0] >= dist:
                     break
-                q, p, dist = int(m2[i_q]), int(m1[i_p]), float(d_p)  # d_p <= d_q: p moved nearer q
+                q, p, dist = int(i_q[0, 0]), int(i_p[0, 0]), float(d_p[0, 0])  # d_p <= d_q: p moved nearer q
             if best is None or dist < best[2]:
                 best = (q, p, dist) if flip else (p, q, dist)
-    return best
+    return best[0], best[1], float(np.sqrt(best[2]))
 
 
-def bridge_components(X, neighbors, max_exact=64):
+def bridge_components(X, neighbors, max_exact=64, tree=None):
     """Edges that join the graph's connected components into one, shortest first.
 
     The components are linked by a minimum spanning tree over their closest point pairs
     (single linkage between components; each pair is found from the points nearest the other
     component's centroid, refined by alternating nearest-neighbour steps, which is exact for
-    components of up to 256 points and for convex, well separated ones). With more than ``max_exact`` components the candidate
-    pairs are restricted to a minimum spanning tree of the component centroids, each pair still
-    joined through its exact closest points.
+    components of up to 256 points and for convex, well separated ones). With more than
+    ``max_exact`` components the candidate pairs are restricted to a minimum spanning tree of the
+    component centroids, each pair still joined through its exact closest points.
+
+    ``tree``: the KD-tree arrays ``(Xs, start, end, left, right, lo, hi)`` of :func:`knn_local`
+    when X is already in the tree's order (saves building one).
 
     Returns an (c - 1, 2) int64 array of point pairs.
     """
-    comp = components(np.ascontiguousarray(neighbors, dtype=np.int64))
+    comp = components(neighbors)
     c = int(comp.max()) + 1
     if c == 1:
         return np.zeros((0, 2), dtype=np.int64)
-    by_comp = np.argsort(comp, kind="stable")
-    members = np.split(by_comp, np.cumsum(np.bincount(comp, minlength=c))[:-1])
-    trees = [cKDTree(X[m]) for m in members]
+    T = _LabelledTree(X, comp, tree)
+    lab = T.label
+    by_comp = np.argsort(lab, kind="stable")
+    members = np.split(by_comp, np.cumsum(np.bincount(lab, minlength=c))[:-1])
+    count = np.bincount(comp, minlength=c).astype(np.float64)
+    centroid = np.column_stack([np.bincount(comp, weights=X[:, j], minlength=c) for j in range(X.shape[1])])
+    centroid /= count[:, None]
     if c <= max_exact:
         pairs = [(a, b) for a in range(c) for b in range(a + 1, c)]
     else:
         from scipy.sparse.csgraph import minimum_spanning_tree
         from scipy.spatial.distance import cdist
 
-        cent = np.array([X[m].mean(axis=0) for m in members])
-        mst = minimum_spanning_tree(cdist(cent, cent) + 1e-300).tocoo()
+        mst = minimum_spanning_tree(cdist(centroid, centroid) + 1e-300).tocoo()
         pairs = list(zip(mst.row.tolist(), mst.col.tolist()))
     cand = []
     for a, b in pairs:
-        p, q, dist = _closest_pair(X, members[a], members[b], trees[a], trees[b])
+        p, q, dist = _closest_pair(T, a, b, members, centroid)
+        p, q = T.caller_index(p), T.caller_index(q)
         cand.append((dist, min(p, q), max(p, q), a, b))
     cand.sort()
     parent, size = ds_new(c)
