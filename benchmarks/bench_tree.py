@@ -26,10 +26,10 @@ def _data(n, d, seed=0):
 
 def _run(kind, n, d, k, queue, jobs=1):
     X = _data(n, d)
-    if kind != "tomato":  # load the compiled numba kernels before timing (ToMATo is precompiled C++)
-        import topotree as tt
+    if kind != "tomato":  # load every compiled numba kernel before timing (ToMATo is precompiled C++):
+        import topotree as tt  # a small sample of the same mixture, several components, so bridged
 
-        tt.build_tree(X[:500], k=k, backend=kind, progress=False)
+        tt.build_tree(_data(3000, d, seed=1), k=k, backend=kind, progress=False)
     t0 = time.perf_counter()
     if kind == "tomato":
         from gudhi.clustering.tomato import Tomato

@@ -6,7 +6,7 @@ entries), then one serial pass over the few edges between blocks. With the point
 order (near points, near numbers) almost every edge is inside a block.
 """
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads, njit, parallel_chunksize, prange
 
 from .disjoint_set import ds_find, ds_new, ds_union
 
@@ -60,5 +60,6 @@ def components(neighbors):
     blocks = max(1, min(4 * get_num_threads(), n // 10_000))
     bounds = np.linspace(0, n, blocks + 1).astype(np.int64)
     crossing = np.zeros(n, dtype=np.bool_)
-    _block_unions(neighbors, parent, size, bounds, crossing)
+    with parallel_chunksize(1):
+        _block_unions(neighbors, parent, size, bounds, crossing)
     return _finish(neighbors, parent, size, crossing)

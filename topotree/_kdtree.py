@@ -11,7 +11,7 @@ logarithmic expected time. ACM Trans. Math. Softw. 3(3).
 Gray, A. G. and Moore, A. W. (2001). N-body problems in statistical learning. NIPS.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit, parallel_chunksize, prange
 
 
 @njit(cache=True)
@@ -109,7 +109,8 @@ def build_kdtree(X, leafsize):
     level_lo, level_hi = 0, 1
     while level_hi > level_lo:
         nodes = np.arange(level_lo, level_hi, dtype=np.int64)
-        m = _split_level(Xs, perm, start, end, left, right, lo, hi, nodes, leafsize, level_hi)
+        with parallel_chunksize(max(1, nodes.shape[0] // 64)):  # dynamic: a slow core slows no level
+            m = _split_level(Xs, perm, start, end, left, right, lo, hi, nodes, leafsize, level_hi)
         level_lo, level_hi = level_hi, m
     m = level_hi
     return Xs, perm, start[:m], end[:m], left[:m], right[:m], lo[:m], hi[:m]

@@ -42,7 +42,11 @@ def merge_tree_kernel(order, indptr, indices):
     basin = np.empty(n, dtype=np.int64)
     roots = np.empty(maxdeg, dtype=np.int64)
     m = 0
+    touched = 0
     for r in range(n):
+        if r + 16 < n:  # start loading a later vertex's data now: its cache misses overlap this work
+            w = order[r + 16]
+            touched += indptr[w] + rank[w] + parent[w]
         v = order[r]
         best = -1
         best_rank = n
@@ -85,6 +89,8 @@ def merge_tree_kernel(order, indptr, indices):
             owner[v] = m
             basin[v] = basin[best]
             m += 1
+    if touched == -1:  # never true; keeps the early loads from being optimised away
+        owner[0] = -1
     return node_parent[:m].copy(), node_vertex[:m].copy(), owner, basin
 
 

@@ -7,7 +7,7 @@ above.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import get_num_threads, njit, parallel_chunksize, prange
 
 from .disjoint_set import ds_find, ds_new, ds_union
 from ._components import components
@@ -75,7 +75,8 @@ def knn_local(X, k, *, progress=None):
         idx = np.empty((n, k), dtype=np.int64)
         n_batches = max(1, min(50, leaves.shape[0] // 64)) if show else 1  # batches only feed the bar
         for batch in np.array_split(leaves, n_batches):
-            query_leaves(Xs, start, end, left, right, lo, hi, batch, k, dist, idx)
+            with parallel_chunksize(32):  # leaves differ in cost: hand them out in small chunks
+                query_leaves(Xs, start, end, left, right, lo, hi, batch, k, dist, idx)
             bar.update(int((end[batch] - start[batch]).sum()))
         bar.close()
         return perm, idx, dist, (Xs, start, end, left, right, lo, hi)
@@ -173,35 +174,54 @@ def _csr_kernel(neighbors, bridges, n):
     return out_ptr, indices[:w].copy()
 
 
-@njit(cache=True)
-def _earlier_kernel(neighbors, bridges, rank):
-    n, k = neighbors.shape
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    for i in range(n):
-        for j in range(k):
-            u = neighbors[i, j]
-            if u != i:
-                ptr[(i if rank[i] > rank[u] else u) + 1] += 1
-    for e in range(bridges.shape[0]):
-        a, b = bridges[e, 0], bridges[e, 1]
-        ptr[(a if rank[a] > rank[b] else b) + 1] += 1
-    for i in range(n):
-        ptr[i + 1] += ptr[i]
-    fill = ptr[:-1].copy()
-    ind = np.empty(ptr[n], dtype=np.int64)
-    for i in range(n):
-        for j in range(k):
-            u = neighbors[i, j]
-            if u != i:
+@njit(cache=True, parallel=True)
+def _earlier_blocks(neighbors, rank, bounds, ptr, ind, crossing, fill_pass):
+    """Count (first pass) or store (second pass) the edges whose two ends lie in one block, one
+    block a thread; each edge goes to its later end. Rows with other edges are flagged."""
+    k = neighbors.shape[1]
+    for t in prange(bounds.shape[0] - 1):
+        lo, hi = bounds[t], bounds[t + 1]
+        for i in range(lo, hi):
+            for j in range(k):
+                u = neighbors[i, j]
+                if u == i:
+                    continue
+                if u < lo or u >= hi:
+                    crossing[i] = True
+                    continue
                 late, early = (i, u) if rank[i] > rank[u] else (u, i)
-                ind[fill[late]] = early
-                fill[late] += 1
+                if fill_pass:
+                    ind[ptr[late]] = early
+                    ptr[late] += 1
+                else:
+                    ptr[late + 1] += 1
+
+
+@njit(cache=True)
+def _earlier_rest(neighbors, bridges, rank, bounds, ptr, ind, crossing, fill_pass):
+    """The same for the edges between blocks and the bridges, serially."""
+    k = neighbors.shape[1]
+    for i in np.flatnonzero(crossing):
+        t = np.searchsorted(bounds, i, side="right") - 1
+        lo, hi = bounds[t], bounds[t + 1]
+        for j in range(k):
+            u = neighbors[i, j]
+            if u == i or lo <= u < hi:
+                continue
+            late, early = (i, u) if rank[i] > rank[u] else (u, i)
+            if fill_pass:
+                ind[ptr[late]] = early
+                ptr[late] += 1
+            else:
+                ptr[late + 1] += 1
     for e in range(bridges.shape[0]):
         a, b = bridges[e, 0], bridges[e, 1]
         late, early = (a, b) if rank[a] > rank[b] else (b, a)
-        ind[fill[late]] = early
-        fill[late] += 1
-    return ptr, ind
+        if fill_pass:
+            ind[ptr[late]] = early
+            ptr[late] += 1
+        else:
+            ptr[late + 1] += 1
 
 
 def earlier_adjacency(neighbors, bridges, rank):
@@ -209,9 +229,35 @@ def earlier_adjacency(neighbors, bridges, rank):
 
     Each edge is stored once, at its later end (mutual kNN pairs twice; harmless for union-find).
     This is all the superlevel-set merge needs, at half the memory of the symmetric adjacency.
+    Built by blocks of consecutive points in parallel (with the points in KD-tree order almost
+    every edge lies inside a block); indices are int32 when the points allow it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ptr, ind = earlier_adjacency(np.array([[1], [0], [1]]), np.zeros((0, 2)), np.array([1, 0, 2]))
+    >>> [ind[ptr[i]:ptr[i + 1]].tolist() for i in range(3)]
+    [[1, 1], [], [1]]
     """
-    return _earlier_kernel(np.ascontiguousarray(neighbors, dtype=np.int64),
-                           np.ascontiguousarray(bridges, dtype=np.int64).reshape(-1, 2), rank)
+    neighbors = np.ascontiguousarray(neighbors, dtype=np.int64)
+    bridges = np.ascontiguousarray(bridges, dtype=np.int64).reshape(-1, 2)
+    rank = np.ascontiguousarray(rank, dtype=np.int64)
+    n = neighbors.shape[0]
+    blocks = max(1, min(4 * get_num_threads(), n // 10_000))
+    bounds = np.linspace(0, n, blocks + 1).astype(np.int64)
+    crossing = np.zeros(n, dtype=np.bool_)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    ind = np.empty(0, dtype=np.int32 if n < 2**31 else np.int64)
+    with parallel_chunksize(1):
+        _earlier_blocks(neighbors, rank, bounds, ptr, ind, crossing, False)
+    _earlier_rest(neighbors, bridges, rank, bounds, ptr, ind, crossing, False)
+    np.cumsum(ptr, out=ptr)
+    ind = np.empty(int(ptr[n]), dtype=ind.dtype)
+    fill = ptr[:-1].copy()
+    with parallel_chunksize(1):
+        _earlier_blocks(neighbors, rank, bounds, fill, ind, crossing, True)
+    _earlier_rest(neighbors, bridges, rank, bounds, fill, ind, crossing, True)
+    return ptr, ind
 
 
 def adjacency(neighbors, bridges=None):
@@ -270,19 +316,32 @@ def _closest_pair(T, a, b, members, centroid, n_exact=256, n_seed=8):
     best = None
     for c1, c2, flip in ((a, b, False), (b, a, True)):
         _, seeds = T.nearest(centroid[c2], c1, k=n_seed)
-        for s in seeds[0]:
-            if s < 0:
-                continue
-            p, q, dist = int(s), -1, np.inf
-            for _ in range(50):  # alternate nearest-neighbour steps until the distance stops falling
-                d_q, i_q = T.nearest(T.X[p], c2)
-                d_p, i_p = T.nearest(T.X[i_q[0, 0]], c1)
-                if d_q[0, 0] >= dist:
-                    break
-                q, p, dist = int(i_q[0, 0]), int(i_p[0, 0]), float(d_p[0, 0])  # d_p <= d_q: p moved nearer q
-            if best is None or dist < best[2]:
-                best = (q, p, dist) if flip else (p, q, dist)
+        p, q, dist = _alternate(T.X, *T.arrays, T.node_label, T.label, seeds[0], c1, c2)
+        if best is None or dist < best[2]:
+            best = (q, p, dist) if flip else (p, q, dist)
     return best[0], best[1], float(np.sqrt(best[2]))
+
+
+@njit(cache=True)
+def _alternate(Xs, start, end, left, right, lo, hi, node_label, label, seeds, c1, c2):
+    """From each seed p in c1, alternate nearest-neighbour steps (p -> nearest q in c2 -> nearest
+    p in c1 ...) until the distance stops falling; the best pair (p, q, squared distance)."""
+    best_p, best_q, best = -1, -1, np.inf
+    for s in seeds:
+        if s < 0:
+            continue
+        p, q, dist = s, -1, np.inf
+        for _ in range(50):
+            d_q, i_q = nearest_with_label(Xs, start, end, left, right, lo, hi, node_label, label,
+                                          Xs[p:p + 1], c2, 1)
+            d_p, i_p = nearest_with_label(Xs, start, end, left, right, lo, hi, node_label, label,
+                                          Xs[i_q[0, 0]:i_q[0, 0] + 1], c1, 1)
+            if d_q[0, 0] >= dist:
+                break
+            q, p, dist = i_q[0, 0], i_p[0, 0], d_p[0, 0]  # d_p <= d_q: p moved nearer q
+        if dist < best:
+            best_p, best_q, best = p, q, dist
+    return best_p, best_q, best
 
 
 def bridge_components(X, neighbors, max_exact=64, tree=None):
