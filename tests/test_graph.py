@@ -1,0 +1,170 @@
+"""The graph layer against independent references: scipy's cKDTree and connected components,
+brute-force edge lists, and the gudhi backend, at sizes where the parallel block passes run
+(n >= 20,000 points: several blocks, edges between blocks)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
+from scipy.spatial import cKDTree
+
+import topotree as tt
+from topotree._kdtree import build_kdtree, nearest_with_label, node_labels
+from topotree.datasets import hierarchical_mixture
+from topotree.graph import _leafsize, bridge_components, components, earlier_adjacency, knn, knn_local
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 5, 8, 12, 20])
+def test_knn_matches_ckdtree(d):
+    rng = np.random.default_rng(d)
+    X = np.r_[rng.normal(size=(3000, d)), rng.normal(size=(1000, d)) * 0.1 + 3]
+    idx, dist = knn(X, 12)
+    ref_d, ref_i = cKDTree(X).query(X, k=13)
+    np.testing.assert_allclose(dist, ref_d[:, 1:], rtol=1e-12, atol=1e-12)
+    # indices agree wherever the distance is not tied with the next one
+    np.testing.assert_allclose(np.linalg.norm(X[idx] - X[:, None, :], axis=2), dist, rtol=1e-12)
+    assert not np.any(idx == np.arange(len(X))[:, None])
+    same = np.mean(idx == ref_i[:, 1:])
+    assert same > 0.999
+
+
+def test_knn_with_duplicates_excludes_self_not_twins():
+    X = np.repeat(np.random.default_rng(0).normal(size=(500, 3)), 3, axis=0)
+    idx, dist = knn(X, 4)
+    assert not np.any(idx == np.arange(len(X))[:, None])
+    np.testing.assert_array_equal(dist[:, :2], 0.0)  # the two twins come first
+    assert np.all(dist[:, 2:] > 0)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 9), st.sampled_from([2, 8, 16, 64]))
+def test_kdtree_invariants(seed, d, leafsize):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    X = rng.normal(size=(n, d))
+    if n > 10:
+        X[: n // 3] = X[0]  # a block of identical points
+    Xs, perm, start, end, left, right, lo, hi = build_kdtree(X, leafsize)
+    assert np.array_equal(np.sort(perm), np.arange(n))
+    np.testing.assert_array_equal(Xs, X[perm])
+    for i in range(len(start)):
+        pts = Xs[start[i]:end[i]]
+        assert end[i] > start[i]
+        np.testing.assert_array_equal(lo[i], pts.min(axis=0))
+        np.testing.assert_array_equal(hi[i], pts.max(axis=0))
+        if left[i] == -1:
+            assert end[i] - start[i] <= leafsize or np.all(pts == pts[0])
+        else:
+            a, b = left[i], right[i]
+            assert (start[a], end[a], start[b], end[b]) == (start[i], (start[i] + end[i]) // 2, end[a], end[i])
+            dim = np.argmax(hi[i] - lo[i])
+            assert Xs[start[a]:end[a], dim].max() <= Xs[start[b]:end[b], dim].min()
+
+
+def _knn_graph(n, seed, locality):
+    m = hierarchical_mixture(n, dim=2, n_leaves=9, seed=seed)
+    if locality:
+        _, nb, _, _ = knn_local(m.X, 6)
+    else:
+        nb, _ = knn(m.X, 6)
+    return nb
+
+
+@pytest.mark.parametrize("locality", [True, False])
+def test_components_match_scipy_across_blocks(locality):
+    nb = _knn_graph(40_000, 3, locality)
+    n, k = nb.shape
+    A = coo_matrix((np.ones(n * k), (np.repeat(np.arange(n), k), nb.ravel())), shape=(n, n))
+    c_ref, lab_ref = connected_components(A, directed=False)
+    lab = components(nb)
+    assert lab.max() + 1 == c_ref > 1
+    # same partition, numbered in order of first point
+    first = np.unique(lab_ref, return_index=True)[1]
+    relabel = np.empty(c_ref, dtype=int)
+    relabel[np.argsort(first)] = np.arange(c_ref)
+    np.testing.assert_array_equal(lab, relabel[lab_ref])
+
+
+@pytest.mark.parametrize("locality", [True, False])
+def test_earlier_adjacency_is_the_edge_list_at_later_ends(locality):
+    nb = _knn_graph(30_000, 4, locality)
+    n, k = nb.shape
+    rank = np.random.default_rng(0).permutation(n)
+    bridges = np.array([[0, n - 1], [5, 17]])
+    ptr, ind = earlier_adjacency(nb, bridges, rank)
+    # brute force: every directed kNN edge and every bridge, stored at its later end
+    a = np.r_[np.repeat(np.arange(n), k), bridges[:, 0]]
+    b = np.r_[nb.ravel(), bridges[:, 1]]
+    late = np.where(rank[a] > rank[b], a, b)
+    early = np.where(rank[a] > rank[b], b, a)
+    o = np.lexsort((early, late))
+    np.testing.assert_array_equal(ptr, np.r_[0, np.cumsum(np.bincount(late, minlength=n))])
+    got = np.concatenate([np.sort(ind[ptr[i]:ptr[i + 1]]) for i in range(n)])
+    np.testing.assert_array_equal(got, early[o])
+
+
+def test_nearest_with_label_matches_brute_force():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(5000, 3))
+    label = rng.integers(0, 4, size=5000)
+    Xs, perm, start, end, left, right, lo, hi = build_kdtree(X, 16)
+    lab = label[perm]
+    nodes = node_labels(start, end, left, right, lab)
+    Q = rng.normal(size=(50, 3))
+    for target in range(4):
+        d2, i = nearest_with_label(Xs, start, end, left, right, lo, hi, nodes, lab, Q, target, 5)
+        P = Xs[lab == target]
+        ref = np.sort(((Q[:, None, :] - P[None]) ** 2).sum(-1), axis=1)[:, :5]
+        np.testing.assert_allclose(d2, ref, rtol=1e-12)
+        assert np.all(lab[i] == target)
+
+
+def test_bridges_between_large_components_are_single_linkage():
+    """Components of thousands of points (the seeded path, not the exhaustive one)."""
+    rng = np.random.default_rng(2)
+    centres = np.array([[0, 0], [40, 0], [0, 55], [70, 70], [-50, 20]], dtype=float)
+    X = np.vstack([rng.normal(size=(4000, 2)) + c for c in centres])
+    nb, _ = knn(X, 8)
+    comp = components(nb)
+    c = comp.max() + 1
+    assert c == len(centres)
+    gap = np.zeros((c, c))
+    for a in range(c):
+        tree = cKDTree(X[comp == a])
+        for b in range(a + 1, c):
+            gap[a, b] = tree.query(X[comp == b])[0].min()
+    expected = minimum_spanning_tree(gap).sum()
+    bridges = bridge_components(X, nb)
+    assert bridges.shape == (c - 1, 2)
+    assert np.isclose(np.linalg.norm(X[bridges[:, 0]] - X[bridges[:, 1]], axis=1).sum(), expected)
+
+
+def test_large_tree_backends_agree_and_diagram_matches_tomato():
+    """At 40,000 points (parallel blocks, KD-tree numbering, bridges) both backends give one tree,
+    whose diagram is gudhi ToMATo's on the same graph and weights."""
+    from gudhi.clustering.tomato import Tomato
+
+    from topotree.graph import adjacency
+
+    X = hierarchical_mixture(40_000, dim=2, n_leaves=12, seed=5).X
+    a = tt.build_tree(X, k=10)
+    b = tt.build_tree(X, k=10, backend="gudhi")
+    assert a.essential.shape == (1,) and len(a.bridges) > 0
+    for name in ("parent", "start", "end", "mass", "peak", "split", "owner", "basin", "member_order",
+                 "diagram", "essential"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    ptr, ind = adjacency(a.neighbors, a.bridges)
+    t = Tomato(graph_type="manual", density_type="manual").fit(
+        [ind[ptr[i]:ptr[i + 1]] for i in range(len(X))], weights=a.log_density)
+    # tied densities (two points sharing their k-th neighbour distance) are ordered differently by
+    # ToMATo; they only add or remove pairs of zero persistence
+    theirs = np.asarray(t.diagram_).reshape(-1, 2)
+    ours = np.sort(a.diagram[a.diagram[:, 0] > a.diagram[:, 1]], axis=0)
+    theirs = np.sort(theirs[theirs[:, 0] > theirs[:, 1]], axis=0)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
+def test_leafsize_grows_with_dimension():
+    sizes = [_leafsize(d) for d in range(1, 17)]
+    assert sizes == sorted(sizes) and sizes[0] == 16
