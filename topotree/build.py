@@ -124,6 +124,7 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
     # key, the mean log-distance to the neighbours, then by the caller's point index, so the tree
     # does not depend on the points' order or on the internal numbering
     order = _order(f, dist, perm)
+    del dist, tree  # not needed any more: free them before the graph passes
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     if backend == "numba":
