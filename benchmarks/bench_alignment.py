@@ -143,7 +143,7 @@ def table(grid, kind, gw_n, out=None, seed_offset=0):
                          + (f"; trails {', '.join(beaten)}" if beaten else ""))
     summary = (f"\nCells: label-transfer accuracy / relative error (shared sample: pointwise on the true pairs; "
                f"fresh sample: on the class means) / seconds. GW on {gw_n}-point subsamples.\n"
-               f"auto (kNN or GMM by pick_density: energy distance to B up to 8 dims, Gaussian-mixture divergence above) / oracle: mean {np.mean(ratios):.3f}, worst {np.min(ratios):.3f} "
+               f"auto (kNN or GMM by pick_density: energy distance to B up to 8 dims, the leaf Gaussians' fitted divergence above) / oracle: mean {np.mean(ratios):.3f}, worst {np.min(ratios):.3f} "
                f"over {len(ratios)} cases.\n")
     summary += "\n".join(["Shortfalls (below 0.95 x oracle, or behind a correspondence-free baseline):"] + notes
                          if notes else ["No case below 0.95 x oracle or behind a correspondence-free baseline."])

@@ -1,8 +1,10 @@
 """Align two latent clouds of one hierarchical mixture without any point pairs, against the baselines.
 
-Three cases: a rotated, scaled, shuffled 4-dim cloud; the same with both clouds whitened (identity
-covariance: the moment baseline has nothing to go on); and a 16-dim whitened pair of fresh samples
-of different sizes (trees on a BIC-chosen Gaussian mixture). Prints label transfer (1-NN from B's
+Four cases: a rotated, scaled, shuffled 4-dim cloud; the same with both clouds whitened (identity
+covariance: the moment baseline has nothing to go on); a 16-dim whitened pair of fresh samples of
+different sizes (trees on a BIC-chosen Gaussian mixture); and 32 dims, 9 equal-weight leaves,
+whitened, fresh (the centroids form a near-regular simplex that every leaf map fits: the clusters'
+shapes decide). Prints label transfer (1-NN from B's
 labels to T(A)), relative error on the class means, and seconds, per method. The full table over
 2-32 dims is ``python benchmarks/bench_alignment.py``.
 """
@@ -21,8 +23,8 @@ def whiten(Z):
     return Z @ V / np.sqrt(e)
 
 
-def case(dim, leaves, white, fresh, n_a, n_b, seed):
-    mix = hierarchical_mixture(n_a, dim=dim, n_leaves=leaves, seed=seed)
+def case(dim, leaves, white, fresh, n_a, n_b, seed, weights="uneven"):
+    mix = hierarchical_mixture(n_a, dim=dim, n_leaves=leaves, weights=weights, seed=seed)
     rng = np.random.default_rng(seed + 1)
     if fresh:
         lb = rng.choice(len(mix.weights), size=n_b, p=mix.weights)
@@ -56,6 +58,7 @@ cases = {
     "4 dims, 9 leaves, rotated": case(4, 9, False, False, 4000, 4000, 0),
     "4 dims, 9 leaves, whitened": case(4, 9, True, False, 4000, 4000, 0),
     "16 dims, 5 leaves, whitened, fresh 3000/2000": case(16, 5, True, True, 3000, 2000, 3),
+    "32 dims, 9 equal leaves, whitened, fresh 4000/3000": case(32, 9, True, True, 4000, 3000, 5, "equal"),
 }
 print("| case | " + " | ".join(methods) + " |")
 print("|---|" + "---|" * len(methods))

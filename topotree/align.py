@@ -281,15 +281,46 @@ def _discriminant_coordinates(X, gmm):
     return ((X - mu) * Wh) @ Vt[:r].T
 
 
+def _projected_log_density(X, gmm):
+    """Log-density, at the discriminant coordinates P of X, of the mixture's marginal in those
+    coordinates: ``(P, log p(P))``. The full-dimensional mixture density of a many-dimensional
+    cluster fluctuates by about sqrt(d/2) nats from point to point (its noise dimensions), which
+    makes spurious local modes among neighbours in the discriminant coordinates; the marginal
+    density there is smooth."""
+    from scipy.special import logsumexp
+
+    P = _discriminant_coordinates(X, gmm)
+    w = gmm.weights_
+    if gmm.means_.shape[0] < 2:
+        return P, gmm.score_samples(X)
+    mu = w @ gmm.means_
+    Sw = w @ gmm.covariances_
+    Wh = 1.0 / np.sqrt(np.maximum(Sw, 1e-300))
+    # the projection is x -> ((x - mu) * Wh) @ V; recover V from P = ((X - mu) * Wh) @ V
+    Mz = (gmm.means_ - mu) * Wh
+    _, S, Vt = np.linalg.svd(Mz, full_matrices=False)
+    V = Vt[: P.shape[1]].T
+    r = V.shape[1]
+    out = np.empty((X.shape[0], w.shape[0]))
+    for c in range(w.shape[0]):
+        m = Mz[c] @ V
+        C = (V * (gmm.covariances_[c] * Wh**2)[:, None]).T @ V
+        L = np.linalg.cholesky(C + 1e-9 * np.trace(C) / r * np.eye(r))
+        Z = np.linalg.solve(L, (P - m).T)
+        out[:, c] = np.log(w[c]) - 0.5 * np.sum(Z**2, axis=0) - np.log(np.diag(L)).sum() - 0.5 * r * np.log(2 * np.pi)
+    return P, logsumexp(out, axis=1)
+
+
 def _build(X, density, k, seed):
     """Simplified cluster tree of X: kNN density on X's own kNN graph ("knn"), or ("gmm") the
-    log-density of a BIC-chosen Gaussian mixture on the kNN graph of X's discriminant coordinates."""
+    log-density of a BIC-chosen Gaussian mixture's marginal in X's discriminant coordinates, on
+    the kNN graph of those coordinates."""
     from .build import build_tree
 
     if density == "gmm":
         g = _gmm_fit(X, seed=seed)
-        P = _discriminant_coordinates(X, g)
-        return build_tree(P, log_density=g.score_samples(X), k=k, progress=False).simplify()
+        P, logd = _projected_log_density(X, g)
+        return build_tree(P, log_density=logd, k=k, progress=False).simplify()
     return build_tree(X, k=k, progress=False).simplify()
 
 
@@ -675,6 +706,314 @@ class _selection_score:
         return float(chamfer + (1.0 - cons) + 0.25 * shape)
 
 
+class _GaussianFit:
+    """Fits, for a leaf map, the affine map under which every matched A leaf's Gaussian (mean and
+    covariance) best fits its partner B leaf's: minimises the mass-weighted Kullback-Leibler
+    divergence ``sum_i w_i KL(N(mu_i M + t, M' C_i M) || N(nu_j, D_j))`` over (M, t).
+
+    A wrong leaf map can place every centroid right (the centroids of equal-weight clusters of
+    whitened clouds form a near-regular simplex, which every permutation maps onto itself), but
+    one linear map cannot carry every cluster's covariance onto a wrong partner's: the fitted
+    divergence (per dimension, lower is better) is swap-sensitive where distances are not.
+    Both clouds are whitened by their pooled within-leaf covariance first (conditioning)."""
+
+    def __init__(self, A, B, lab_a, lab_b, ka, kb):
+        self.a = self._stats(A, lab_a, ka)
+        self.b = self._stats(B, lab_b, kb)
+        C_b = self.b[1]
+        self.Dinv = np.linalg.inv(C_b)
+        self.ld_b = np.linalg.slogdet(C_b)[1]
+        self.cache = {}
+
+    @staticmethod
+    def _stats(X, lab, k):
+        d = X.shape[1]
+        c = X.mean(0)
+        mus = np.zeros((k, d))
+        covs = np.tile(np.eye(d), (k, 1, 1))
+        cnt = np.bincount(lab, minlength=k)[:k].astype(float)
+        for i in range(k):
+            Z = X[lab == i]
+            if Z.shape[0] >= 2:
+                mus[i], covs[i] = _robust_moments(Z)
+        ok = cnt > d + 1
+        w = cnt * ok
+        pooled = np.tensordot(w / w.sum(), covs, axes=1) if w.sum() > 0 else np.cov(X.T).reshape(d, d)
+        e, V = np.linalg.eigh(pooled)
+        e = np.maximum(e, 1e-9 * max(e.max(), 1e-300))
+        W = (V / np.sqrt(e)) @ V.T  # pooled^(-1/2)
+        Wi = (V * np.sqrt(e)) @ V.T
+        mus = (mus - c) @ W
+        covs = np.matmul(np.matmul(W, covs), W)
+        # shrink towards the leaf's mean variance, more for leaves with few points per dimension
+        a = np.minimum(1.0, 0.05 + d / np.maximum(cnt, 1.0))
+        tr = np.trace(covs, axis1=1, axis2=2) / d
+        covs = (1 - a)[:, None, None] * covs + (a * tr)[:, None, None] * np.eye(d)
+        return mus, covs, cnt / max(cnt.sum(), 1.0), ok, (c, W, Wi)
+
+    def fit(self, leaf_map, max_iter=150):
+        """(M, t, divergence per dimension) in the original coordinates for ``leaf_map``."""
+        from scipy.optimize import minimize
+
+        key = (tuple(int(x) for x in leaf_map), max_iter)
+        if key in self.cache:
+            return self.cache[key]
+        mu_a, C_a, mass_a, ok_a, (ca, Wa, _) = self.a
+        mu_b, _, _, ok_b, (cb, _, Wbi) = self.b
+        lm = np.asarray(leaf_map)
+        sel = np.flatnonzero((lm >= 0) & ok_a[: lm.shape[0]])
+        sel = sel[ok_b[lm[sel]]] if sel.size else sel
+        da, db = mu_a.shape[1], mu_b.shape[1]
+        if sel.size < 2:
+            out = (None, None, np.inf)
+            self.cache[key] = out
+            return out
+        j = lm[sel]
+        Ma, Ca, Mb, Di, ldb = mu_a[sel], C_a[sel], mu_b[j], self.Dinv[j], self.ld_b[j]
+        w = mass_a[sel] / mass_a[sel].sum()
+        M0, t0, _ = _fit(Ma, Mb, w, "similarity")
+        ridge = 1e-6 * np.eye(db)
+
+        def f(x):
+            M = x[: da * db].reshape(da, db)
+            t = x[da * db:]
+            CM = Ca @ M  # (k, da, db)
+            S = np.matmul(M.T, CM) + ridge
+            sign, ld = np.linalg.slogdet(S)
+            if (sign <= 0).any():
+                return 1e12, np.zeros_like(x)
+            m = Ma @ M + t - Mb
+            Dm = np.matmul(Di, m[:, :, None])[:, :, 0]
+            val = 0.5 * float(w @ ((Di * S).sum(axis=(1, 2)) + (m * Dm).sum(1) - db + ldb - ld))
+            G = CM @ Di - CM @ np.linalg.inv(S)
+            gM = np.tensordot(w, G, axes=1) + (Ma * w[:, None]).T @ Dm
+            gt = w @ Dm
+            return val, np.r_[gM.ravel(), gt]
+
+        r = minimize(f, np.r_[M0.ravel(), t0], jac=True, method="L-BFGS-B", options=dict(maxiter=max_iter))
+        Mw = r.x[: da * db].reshape(da, db)
+        tw = r.x[da * db:]
+        # back to the original coordinates: B = ((A - ca) Wa Mw + tw) Wb^-1 + cb
+        M = Wa @ Mw @ Wbi
+        t = cb + tw @ Wbi - ca @ M
+        out = (M, t, float(r.fun) / db)
+        self.cache[key] = out
+        return out
+
+
+def _assignment_divergence(gfit, M, t):
+    """How well a given map (M, t) carries A's leaves onto B's: the mass-weighted mean, over the
+    best one-to-one pairing of leaves (Hungarian), of the divergence per dimension between each
+    A leaf's mapped Gaussian and its partner B leaf's (no fitting; see :class:`_GaussianFit`),
+    and that pairing as a leaf map (-1: unpaired)."""
+    from scipy.optimize import linear_sum_assignment
+
+    mu_a, C_a, mass_a, ok_a, (ca, _, Wai) = gfit.a
+    mu_b, _, _, ok_b, (cb, Wb, _) = gfit.b
+    ia, ib = np.flatnonzero(ok_a), np.flatnonzero(ok_b)
+    if ia.size == 0 or ib.size == 0:
+        return np.inf, np.full(mu_a.shape[0], -1)
+    Mw = Wai @ M @ Wb
+    tw = (t - cb + ca @ M) @ Wb
+    db = mu_b.shape[1]
+    S = np.matmul(np.matmul(Mw.T, C_a[ia]), Mw) + 1e-6 * np.eye(db)
+    sign, ld = np.linalg.slogdet(S)
+    if (sign <= 0).any():
+        return np.inf, np.full(mu_a.shape[0], -1)
+    Di = gfit.Dinv[ib]
+    m = (mu_a[ia] @ Mw + tw)[:, None, :] - mu_b[ib][None, :, :]
+    K = 0.5 * (np.einsum("bij,aji->ab", Di, S) + np.einsum("abi,bij,abj->ab", m, Di, m) - db
+               + gfit.ld_b[ib][None, :] - ld[:, None]) / db
+    r, c = linear_sum_assignment(K)
+    w = mass_a[ia][r]
+    leaf_map = np.full(mu_a.shape[0], -1)
+    leaf_map[ia[r]] = ib[c]
+    return float(w @ K[r, c] / w.sum()), leaf_map
+
+
+def _robust_moments(Z, rounds=2, q=0.995):
+    """Mean and covariance of the rows of Z after dropping, twice, the points whose squared
+    Mahalanobis distance exceeds the chi-square ``q`` quantile (rescaled by the median): a few
+    points of another cluster in a leaf (a kNN basin's boundary) would inflate its covariance
+    along the direction to that cluster."""
+    from scipy.stats import chi2
+
+    d = Z.shape[1]
+    mu = Z.mean(0)
+    C = np.cov(Z.T).reshape(d, d) if Z.shape[0] > 1 else np.eye(d)
+    if Z.shape[0] <= 2 * d:
+        return mu, C
+    cut = chi2.ppf(q, d) / chi2.ppf(0.5, d)
+    for _ in range(rounds):
+        Cs = 0.9 * C + 0.1 * np.trace(C) / d * np.eye(d)
+        try:
+            L = np.linalg.cholesky(Cs)
+        except np.linalg.LinAlgError:
+            break
+        d2 = np.sum(np.linalg.solve(L, (Z - mu).T) ** 2, axis=0)
+        keep = d2 <= cut * np.median(d2)
+        if keep.all() or keep.sum() <= 2 * d:
+            break
+        mu = Z[keep].mean(0)
+        C = np.cov(Z[keep].T).reshape(d, d)
+    return mu, C
+
+
+def _directional_variances(X, lab, k):
+    """(k, k) matrix: the variance of leaf i along the direction to leaf l's centroid, over leaf
+    i's mean variance, in X's whitened coordinates (so invariant under affine maps of X up to the
+    sampling noise). A swap-sensitive signature of a leaf map where the centroids alone are not
+    (equal-weight clusters of whitened clouds: a near-regular simplex)."""
+    d = X.shape[1]
+    Z = X - X.mean(0)
+    e, U = np.linalg.eigh(np.cov(Z.T).reshape(d, d))
+    Z = Z @ (U / np.sqrt(np.maximum(e, 1e-12 * max(e.max(), 1e-300))))
+    mu = np.zeros((k, d))
+    covs = np.zeros((k, d, d))
+    for i in range(k):
+        P = Z[lab == i]
+        if P.shape[0] >= 2:
+            mu[i], covs[i] = _robust_moments(P)
+    out = np.zeros((k, k))
+    for i in range(k):
+        u = mu[None, :, :] - mu[i]
+        nrm = np.einsum("ij,ij->i", u[0], u[0])
+        tr = np.trace(covs[i]) / d
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[i] = np.einsum("ij,jk,ik->i", u[0], covs[i], u[0]) / (nrm * tr)
+        out[i, i] = 0.0
+    return np.nan_to_num(out)
+
+
+def _signature_maps(Va, Vb, n_restarts=12, seed=0):
+    """Leaf maps A -> B (-1 unmatched) maximising the agreement of the directional-variance
+    signatures (a quadratic assignment; FAQ from several starts), best first."""
+    from scipy.optimize import quadratic_assignment
+
+    ka, kb = Va.shape[0], Vb.shape[0]
+    n = max(ka, kb)
+    if min(ka, kb) < 2:
+        return []
+    offa = ~np.eye(ka, dtype=bool)
+    offb = ~np.eye(kb, dtype=bool)
+    Sa = np.zeros((n, n))
+    Sb = np.zeros((n, n))
+    Sa[:ka, :ka] = np.where(offa, Va - Va[offa].mean(), 0.0)
+    Sb[:kb, :kb] = np.where(offb, Vb - Vb[offb].mean(), 0.0)
+    rng = np.random.default_rng(seed)
+    found = {}
+    for trial in range(n_restarts):
+        opts = {"maximize": True, "P0": "barycenter" if trial == 0 else "randomized",
+                "rng": np.random.default_rng(int(rng.integers(1 << 31)))}
+        try:
+            res = quadratic_assignment(Sa, Sb, method="faq", options=opts)
+        except Exception:  # pragma: no cover - scipy versions
+            continue
+        q = np.asarray(res.col_ind)[:ka].copy()
+        q[q >= kb] = -1
+        key = tuple(int(x) for x in q)
+        found[key] = max(found.get(key, -np.inf), float(res.fun))
+    return [np.array(k) for k in sorted(found, key=found.get, reverse=True)]
+
+
+def _gaussian_search(gfit, maps, kb, groups_a=(), groups_b=(), max_maps=40, max_rounds=4, max_fits=None,
+                     screen_iter=30, n_final=4, final_iter=300, n_near=8):
+    """Candidate leaf maps ordered by their fitted Gaussian divergence (best first), after a
+    local search from the best. Moves: send a subtree of A (``groups_a``: leaf sets) onto a
+    subtree of B of as many leaves (``groups_b``), giving the leaves that held those partners
+    the freed ones, then exchange partners inside the moved groups (whole clusters of clusters
+    can swap, which no single exchange of two leaves reaches); exchange two A leaves' partners;
+    move one to a free B leaf. Screening fits stop after ``screen_iter`` iterations; the best
+    ``n_final`` are refitted to ``final_iter`` and ranked by that. A fit costs about as much as
+    its number of leaves: by default at most ``3600 / leaves`` fits (400 for 9 leaves)."""
+    scored = {}
+    if max_fits is None:
+        max_fits = max(60, 3600 // max(len(maps[0]) if len(maps) else 1, kb, 1))
+    budget = [max_fits]
+
+    def score(q):
+        key = tuple(int(x) for x in q)
+        if key not in scored:
+            if budget[0] <= 0:
+                return key, np.inf
+            budget[0] -= 1
+            scored[key] = gfit.fit(np.array(key), screen_iter)[2]
+        return key, scored[key]
+
+    mu_b = gfit.b[0]
+    near_b = np.argsort(np.linalg.norm(mu_b[:, None] - mu_b[None], axis=2), axis=1)[:, 1:n_near + 1]
+
+    def close(b1, b2):
+        return b1 < 0 or b2 < 0 or b2 in near_b[b1] or b1 in near_b[b2]
+
+    def descend(key, idx, rounds=3):
+        """Best-improvement exchanges of two partners among the positions idx (with many
+        leaves, only of partners among each other's ``n_near`` nearest B leaves)."""
+        val = score(key)[1]
+        for _ in range(rounds):
+            cur = np.array(key)
+            moved = False
+            for a in range(len(idx)):
+                for b in range(a + 1, len(idx)):
+                    if cur[idx[a]] == cur[idx[b]] or not close(cur[idx[a]], cur[idx[b]]):
+                        continue
+                    r = cur.copy()
+                    r[idx[a]], r[idx[b]] = r[idx[b]], r[idx[a]]
+                    k2, v2 = score(r)
+                    if v2 < val - 1e-9:
+                        key, val, moved = k2, v2, True
+            if not moved:
+                break
+        return key, val
+
+    for m in maps[:max_maps]:
+        score(m)
+    if not scored:
+        return list(maps)
+    best = min(scored, key=scored.get)
+    ka = len(best)
+    for _ in range(max_rounds):
+        start = best
+        # group moves
+        for u in groups_a:
+            for g in groups_b:
+                if len(g) != len(u) or len(u) > 8:
+                    continue
+                cur = np.array(best)
+                iu = sorted(u)
+                if set(cur[iu].tolist()) == set(g):
+                    continue
+                freed = [int(cur[i]) for i in iu if cur[i] not in g]
+                targets = [b for b in sorted(g) if b not in set(cur[iu].tolist())]
+                holders = [i for i in range(ka) if cur[i] in set(targets)]
+                q = cur.copy()
+                for i, b in zip([i for i in iu if cur[i] not in g], targets):
+                    q[i] = b
+                for i, b in zip(holders, freed):
+                    q[i] = b
+                k2, v2 = descend(tuple(int(x) for x in q), iu + holders)
+                if v2 < scored[best] - 1e-9:
+                    best = k2
+        # single moves: exchanges, and moves to a free B leaf
+        key, val = descend(best, list(range(ka)), rounds=1)
+        if val < scored[best] - 1e-9:
+            best = key
+        cur = np.array(best)
+        free = [b for b in range(kb) if b not in set(cur.tolist())]
+        for i in range(ka):
+            for b in free:
+                q = cur.copy()
+                q[i] = b
+                k2, v2 = score(q)
+                if v2 < scored[best] - 1e-9:
+                    best = k2
+        if best == start or budget[0] <= 0:
+            break
+    order = sorted(scored, key=scored.get)
+    top = sorted(order[:n_final], key=lambda k: gfit.fit(np.array(k), final_iter)[2])
+    return [np.array(k) for k in top + order[n_final:]]
+
+
 def _twins(tree):
     """Per leaf position: the position of its twin (the other child of its parent when both
     children are leaves), or -1."""
@@ -777,9 +1116,18 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
     the Chamfer distance (above 8 dims the energy distance, which does not reward shrinking) plus
     the leaf inconsistency (mapped points whose nearest B point lies in another leaf than the
     matched one) plus, above 8 dims, the mean negative log-likelihood of each matched A leaf's
-    mapped points under a Gaussian fitted to its partner B leaf. Above 8 dims, where a wrong
-    matching (e.g. swapped equal-weight siblings) can fit the anchors as well as the right one,
-    the ``n_refine`` best candidates are each refined by ICP and compared after it.
+    mapped points under a Gaussian fitted to its partner B leaf.
+
+    Above 8 dims (with d_a >= d_b) a wrong matching can fit every centroid as well as the right
+    one (equal-weight clusters of whitened clouds: their centroids form a near-regular simplex,
+    which any permutation maps onto itself). There the leaf map is chosen by the clusters'
+    shapes: candidates also come from a quadratic assignment of each leaf's variance along the
+    directions to the other leaves' centroids (in whitened coordinates, so affine-invariant), and
+    the map kept is the one under which one affine map carries every matched A leaf's Gaussian
+    closest (Kullback-Leibler) to its partner's, after a local search (exchanges of two leaves'
+    partners; whole subtrees sent onto subtrees). That map is then fitted as above, or taken
+    from the Gaussian fit when that scores better. When d_a < d_b the ``n_refine`` best
+    candidates are each refined by ICP and compared after it.
 
     Parameters
     ----------
@@ -790,8 +1138,9 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
     density : {"auto", "knn", "gmm"}
         How the trees are built when not given. "knn": the kNN log-density on the points' own kNN
         graph. "gmm": a diagonal Gaussian mixture with its size chosen by BIC; the tree is built on
-        its log-density over the kNN graph of the points' discriminant coordinates (the span of the
-        component means after whitening by the pooled within-component covariance), which drops
+        the log-density of its marginal in the points' discriminant coordinates (the span of the
+        component means after whitening by the pooled within-component covariance), over the kNN
+        graph of those coordinates, which drops
         the noise dimensions in which a kNN graph of 16-64-dim points links every cluster to every
         other. "auto": both, keeping the alignment whose T(A) is closer
         to B (:func:`pick_density`; twice the time). For latents with an exact density (e.g. a
@@ -804,8 +1153,8 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
     max_points : int, clouds larger than this are subsampled (uniformly) for the trees and the fit.
     n_candidates : int, candidate leaf matchings scored by the diagnostic.
     n_refine : int
-        Above 8 dims, how many of the best candidate matchings are refined by ICP before the final
-        choice (by the selection score after ICP).
+        Above 8 dims when d_a < d_b, how many of the best candidate matchings are refined by ICP
+        before the final choice (by the selection score after ICP).
     use_matching : {"auto", "trees", "fallback"}
         Where the leaf matching comes from: ``topotree.match_trees`` when available ("auto"), or
         the built-in growth-curve + geometry matcher.
@@ -823,7 +1172,9 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
     Schwarz, G. (1978). Estimating the dimension of a model. Ann. Statist. 6(2) (BIC). Fisher, R. A.
     (1936). The use of multiple measurements in taxonomic problems. Ann. Eugenics 7(2)
     (discriminant coordinates). Székely, G. J. and Rizzo, M. L. (2013). Energy statistics. J. Stat.
-    Plan. Inference 143(8).
+    Plan. Inference 143(8). Vogelstein, J. T. et al. (2015). Fast approximate quadratic programming
+    for graph matching. PLoS ONE 10(4) (FAQ). Jian, B. and Vemuri, B. C. (2011). Robust point set
+    registration using Gaussian mixture models. IEEE TPAMI 33(8).
 
     Examples
     --------
@@ -921,17 +1272,35 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
         M, t, s = _fit(Pa, Pb, w, kind0, allow_reflection)
         return (score_fn(M, t, leaf_map), leaf_map, pairs, Pa, Pb, w, M, t, s)
 
+    gfit = None
+    if min(da_, db_) > 8 and da_ >= db_ and maps:
+        # many dims: choose the leaf map by how well one affine map carries every matched leaf's
+        # Gaussian onto its partner's (swap-sensitive where centroid geometry is not), improving
+        # the best candidate by exchanges of two leaves' partners
+        gfit = _GaussianFit(A, B, lab_a, lab_b, len(tree_a.leaves), len(tree_b.leaves))
+        sig = _signature_maps(_directional_variances(A, lab_a, len(tree_a.leaves)),
+                              _directional_variances(B, lab_b, len(tree_b.leaves)), seed=seed)
+        maps = sig[:4] + list(maps)
+        groups = [[g for g in dict.fromkeys(_subtree_leaves(tr)) if 2 <= len(g) < len(tr.leaves)]
+                  for tr in (tree_a, tree_b)]
+        maps = _gaussian_search(gfit, maps, len(tree_b.leaves), *groups)
+        maps = maps[:1]
     # screen every candidate on small subsamples, re-score the best few on larger ones
     cands = [_evaluate(leaf_map, screen_fn) for leaf_map in maps]
-    if len(cands) > 6:
+    if gfit is not None:
+        cands = [(score_fn(c[6], c[7], c[1]),) + tuple(c[1:]) for c in cands]
+        tried = [c[0] for c in cands]
+        first = cands[0]
+    elif len(cands) > 6:
         keep = np.argsort([c[0] for c in cands], kind="stable")[:6]
         cands = [cands[i] for i in sorted(keep)]  # keep the matching's ranking order
-    cands = [(score_fn(c[6], c[7], c[1]),) + tuple(c[1:]) for c in cands]
-    tried = [c[0] for c in cands]
-    # the diagnostic decides, but near-ties (within 5%, e.g. symmetric configurations where the
-    # diagnostic is blind) go to the map the matching ranked first (maps come best first)
-    floor = min(tried)
-    first = next(c for c in cands if c[0] <= 1.05 * floor)
+    if gfit is None:
+        cands = [(score_fn(c[6], c[7], c[1]),) + tuple(c[1:]) for c in cands]
+        tried = [c[0] for c in cands]
+        # the diagnostic decides, but near-ties (within 5%, e.g. symmetric configurations where the
+        # diagnostic is blind) go to the map the matching ranked first (maps come best first)
+        floor = min(tried)
+        first = next(c for c in cands if c[0] <= 1.05 * floor)
 
     def _refine(best):
         # geometric re-matching: map A's leaf centroids with the fit, re-pair by Hungarian, refit
@@ -960,7 +1329,21 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
         return sc, leaf_map, pairs, Pa, Pb, w, M, t, s, accepted
 
     finals = [_refine(first)]
-    if min(da_, db_) > 8 and n_refine > 1:
+    if gfit is not None:
+        # the leaf map is chosen; of its fits (anchors + ICP, or the Gaussian fit) keep the closer
+        sc0, leaf_map, pairs, Pa, Pb, w = finals[0][:6]
+        Mg, tg, _ = gfit.fit(leaf_map, 300)
+        if Mg is not None:
+            sg = float(np.linalg.svd(Mg, compute_uv=False).mean())
+            if transform != "affine":
+                U, _, Vt = np.linalg.svd(Mg, full_matrices=False)
+                sg = 1.0 if transform == "orthogonal" else sg
+                Mg = sg * (U @ Vt)
+                tg = w @ Pb - (w @ Pa) @ Mg
+            final_fn = _selection_score(A, B, lab_a, lab_b, 3000, seed, twin_b=_twins(tree_b))
+            finals = [(final_fn(f[6], f[7], f[1]),) + tuple(f[1:]) for f in finals]
+            finals.append((final_fn(Mg, tg, leaf_map), leaf_map, pairs, Pa, Pb, w, Mg, tg, sg, 0))
+    elif min(da_, db_) > 8 and n_refine > 1:
         # many dims: a wrong leaf map (e.g. swapped sibling clusters of equal weight) can fit the
         # anchors as well as the right one; only after ICP has fitted the clusters' shapes does the
         # per-leaf Gaussian likelihood tell them apart, so refine the best few and compare then
@@ -1029,11 +1412,16 @@ def pick_density(A, B, alignments, *, seed=0):
     """Of several alignments of A to B (e.g. on kNN and on GMM trees), the one whose T(A) is
     closest to B; its ``info["density_energy"]`` records every candidate's distance.
 
-    Up to 8 dims the distance is the energy distance; above, where the energy distance barely
-    sees two equal-weight clusters swapped, a symmetric Kullback-Leibler estimate between
-    full-covariance Gaussian mixtures fitted to T(A) and to B (for every candidate as many
-    components as the largest of the alignments' B trees has leaves), which sees the clusters'
-    shapes.
+    Up to 8 dims the distance is the energy distance. Above, where the energy distance barely
+    sees two equal-weight clusters swapped, it judges the leaf correspondence each map implies:
+    for the leaves of each candidate's trees in turn, each map's pairing of A's leaves with B's
+    (Hungarian on the Kullback-Leibler divergence between every A leaf's mapped Gaussian and
+    every B leaf's), then the divergence of the best affine map for that pairing (as in
+    :func:`align`), relative to the best candidate's, summed over the candidates' clusterings
+    (the unfitted divergence breaks ties). Without trees covering A and B (or when d_a < d_b), a symmetric
+    Kullback-Leibler estimate between full-covariance Gaussian mixtures fitted to T(A) and to B
+    (for every candidate as many components as the largest of the alignments' B trees has
+    leaves).
 
     References
     ----------
@@ -1053,7 +1441,27 @@ def pick_density(A, B, alignments, *, seed=0):
     B = check_points(B, "B")
     if not alignments:
         raise ValueError("alignments must not be empty")
-    if min(A.shape[1], B.shape[1]) > 8:
+    labelled = [(al.info["tree_a"], al.info["tree_b"]) for al in alignments
+                if al.info.get("tree_a") is not None and al.info.get("tree_b") is not None
+                and al.info["tree_a"].n_points == A.shape[0] and al.info["tree_b"].n_points == B.shape[0]]
+    if min(A.shape[1], B.shape[1]) > 8 and A.shape[1] >= B.shape[1] and labelled:
+        # many dims: swapped equal-weight clusters are invisible to distances but not to the
+        # clusters' shapes. Compare the leaf correspondences the maps imply, each refitted by the
+        # Gaussian fit (so a map is not judged by how well it fits inside the clusters), relative
+        # to the best, on every candidate's clustering in turn (so none is favoured); the
+        # unfitted divergence breaks ties (the same pairing)
+        scores = np.zeros(len(alignments))
+        for ta, tb in dict.fromkeys(labelled):
+            g = _GaussianFit(A, B, ta.labels(), tb.labels(), len(ta.leaves), len(tb.leaves))
+            direct = [_assignment_divergence(g, al.matrix, al.offset) for al in alignments]
+            refit = np.array([g.fit(lm, 300)[2] for _, lm in direct])
+            plain = np.array([v for v, _ in direct])
+            if np.isfinite(refit).all() and refit.min() > 0:
+                scores += refit / refit.min()
+            if np.isfinite(plain).all() and plain.min() > 0:
+                scores += 1e-3 * plain / plain.min()
+        scores = list(scores / len(labelled))
+    elif min(A.shape[1], B.shape[1]) > 8:
         # many dims: the energy distance is nearly blind to swapped clusters of equal weight;
         # a symmetric Kullback-Leibler estimate between Gaussian mixtures of T(A) and B is not
         # the same number of components for every candidate (the most leaves any B tree found):
