@@ -129,6 +129,32 @@ def _box_gap(lo, hi, a, b, d):
     return s
 
 
+@njit(cache=True, inline="always")
+def _point_gap(lo, hi, N, X, q):
+    """Squared distance from point ``X[q]`` to the bounding box of node N."""
+    s = 0.0
+    for j in range(X.shape[1]):
+        x = X[q, j]
+        g = lo[N, j] - x
+        if x - hi[N, j] > g:
+            g = x - hi[N, j]
+        if g > 0.0:
+            s += g * g
+    return s
+
+
+@njit(cache=True, inline="always")
+def _insert(best_d, best_i, r, dist, p):
+    """Put (dist, p) into row r of the k-best lists, kept sorted (dist beats the current k-th)."""
+    t = best_d.shape[1] - 1
+    while t > 0 and best_d[r, t - 1] > dist:
+        best_d[r, t] = best_d[r, t - 1]
+        best_i[r, t] = best_i[r, t - 1]
+        t -= 1
+    best_d[r, t] = dist
+    best_i[r, t] = p
+
+
 # reassociation lets the distance loop vectorise (2-3x faster in 8 dims); no 'nnan'/'ninf' flags,
 # since the bounds start at inf
 _FAST = {"reassoc", "contract", "arcp", "nsz"}
@@ -161,15 +187,7 @@ def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k, out_d, out_i):
                 for q in range(s, e):
                     r = q - s
                     worst = best_d[r, k - 1]
-                    pb = 0.0
-                    for j in range(d):
-                        x = Xs[q, j]
-                        g = lo[N, j] - x
-                        if x - hi[N, j] > g:
-                            g = x - hi[N, j]
-                        if g > 0.0:
-                            pb += g * g
-                    if pb > worst:
+                    if _point_gap(lo, hi, N, Xs, q) > worst:
                         continue
                     for p in range(start[N], end[N]):
                         if p == q:
@@ -179,13 +197,7 @@ def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k, out_d, out_i):
                             diff = Xs[q, j] - Xs[p, j]
                             dist += diff * diff
                         if dist < worst:
-                            t = k - 1
-                            while t > 0 and best_d[r, t - 1] > dist:
-                                best_d[r, t] = best_d[r, t - 1]
-                                best_i[r, t] = best_i[r, t - 1]
-                                t -= 1
-                            best_d[r, t] = dist
-                            best_i[r, t] = p
+                            _insert(best_d, best_i, r, dist, p)
                             worst = best_d[r, k - 1]
                 bound = 0.0
                 for r in range(m):
@@ -248,15 +260,7 @@ def nearest_with_label(Xs, start, end, left, right, lo, hi, node_label, label, q
             lab = node_label[N]
             if lab != -1 and lab != target:
                 continue
-            gap = 0.0
-            for j in range(d):
-                x = queries[q, j]
-                g = lo[N, j] - x
-                if x - hi[N, j] > g:
-                    g = x - hi[N, j]
-                if g > 0.0:
-                    gap += g * g
-            if gap > out_d[q, k - 1]:
+            if _point_gap(lo, hi, N, queries, q) > out_d[q, k - 1]:
                 continue
             if left[N] == -1:
                 for p in range(start[N], end[N]):
@@ -267,13 +271,7 @@ def nearest_with_label(Xs, start, end, left, right, lo, hi, node_label, label, q
                         diff = queries[q, j] - Xs[p, j]
                         dist += diff * diff
                     if dist < out_d[q, k - 1]:
-                        t = k - 1
-                        while t > 0 and out_d[q, t - 1] > dist:
-                            out_d[q, t] = out_d[q, t - 1]
-                            out_i[q, t] = out_i[q, t - 1]
-                            t -= 1
-                        out_d[q, t] = dist
-                        out_i[q, t] = p
+                        _insert(out_d, out_i, q, dist, p)
             else:
                 a, b = left[N], right[N]
                 ca = 0.0

@@ -174,6 +174,17 @@ def _csr_kernel(neighbors, bridges, n):
     return out_ptr, indices[:w].copy()
 
 
+@njit(cache=True, inline="always")
+def _put(ptr, ind, rank, a, b, fill_pass):
+    """Edge a-b at its later end: count it (first pass) or store the earlier end (second pass)."""
+    late, early = (a, b) if rank[a] > rank[b] else (b, a)
+    if fill_pass:
+        ind[ptr[late]] = early
+        ptr[late] += 1
+    else:
+        ptr[late + 1] += 1
+
+
 @njit(cache=True, parallel=True)
 def _earlier_blocks(neighbors, rank, bounds, ptr, ind, crossing, fill_pass):
     """Count (first pass) or store (second pass) the edges whose two ends lie in one block, one
@@ -188,13 +199,8 @@ def _earlier_blocks(neighbors, rank, bounds, ptr, ind, crossing, fill_pass):
                     continue
                 if u < lo or u >= hi:
                     crossing[i] = True
-                    continue
-                late, early = (i, u) if rank[i] > rank[u] else (u, i)
-                if fill_pass:
-                    ind[ptr[late]] = early
-                    ptr[late] += 1
                 else:
-                    ptr[late + 1] += 1
+                    _put(ptr, ind, rank, i, u, fill_pass)
 
 
 @njit(cache=True)
@@ -206,22 +212,10 @@ def _earlier_rest(neighbors, bridges, rank, bounds, ptr, ind, crossing, fill_pas
         lo, hi = bounds[t], bounds[t + 1]
         for j in range(k):
             u = neighbors[i, j]
-            if u == i or lo <= u < hi:
-                continue
-            late, early = (i, u) if rank[i] > rank[u] else (u, i)
-            if fill_pass:
-                ind[ptr[late]] = early
-                ptr[late] += 1
-            else:
-                ptr[late + 1] += 1
+            if u != i and not lo <= u < hi:
+                _put(ptr, ind, rank, i, u, fill_pass)
     for e in range(bridges.shape[0]):
-        a, b = bridges[e, 0], bridges[e, 1]
-        late, early = (a, b) if rank[a] > rank[b] else (b, a)
-        if fill_pass:
-            ind[ptr[late]] = early
-            ptr[late] += 1
-        else:
-            ptr[late + 1] += 1
+        _put(ptr, ind, rank, bridges[e, 0], bridges[e, 1], fill_pass)
 
 
 def earlier_adjacency(neighbors, bridges, rank):
