@@ -430,9 +430,23 @@ def _local_search(perm, U, Da, Db, alpha, kb, max_rounds=20):
     return perm, best
 
 
+def _faq_map(Sa, Sb, opts, ka, kb):
+    """One FAQ quadratic assignment of the (padded) matrices: A's leaves onto B's (-1 for a
+    padding partner) and the objective, or None if scipy fails."""
+    from scipy.optimize import quadratic_assignment
+
+    try:
+        res = quadratic_assignment(Sa, Sb, method="faq", options=opts)
+    except Exception:  # pragma: no cover - scipy versions
+        return None
+    q = np.asarray(res.col_ind)[:ka].copy()
+    q[q >= kb] = -1
+    return q, float(res.fun)
+
+
 def _candidate_leaf_maps(fa, fb, curves_a, curves_b, n_candidates=24, seed=0, n_restarts=12):
     """Candidate injective leaf maps A -> B (A assumed to have no more leaves than B), best first."""
-    from scipy.optimize import linear_sum_assignment, quadratic_assignment
+    from scipy.optimize import linear_sum_assignment
 
     _, _, mass_a, Da, spec_a = fa
     _, _, mass_b, Db, spec_b = fb
@@ -472,12 +486,10 @@ def _candidate_leaf_maps(fa, fb, curves_a, curves_b, n_candidates=24, seed=0, n_
                 opts["P0"] = P0
             else:
                 opts["P0"] = "randomized"
-            try:
-                res = quadratic_assignment(Sa, Sb, method="faq", options=opts)
-            except Exception:  # pragma: no cover - scipy versions
+            out = _faq_map(Sa, Sb, opts, ka, kb)
+            if out is None:
                 continue
-            q = np.asarray(res.col_ind)[:ka].copy()
-            q[q >= kb] = -1
+            q = out[0]
             # fill any A-leaf sent to padding with the cheapest free B-leaf
             free = [b for b in range(kb) if b not in set(q.tolist())]
             for i in np.flatnonzero(q < 0):
@@ -888,8 +900,6 @@ def _directional_variances(X, lab, k):
 def _signature_maps(Va, Vb, n_restarts=12, seed=0):
     """Leaf maps A -> B (-1 unmatched) maximising the agreement of the directional-variance
     signatures (a quadratic assignment; FAQ from several starts), best first."""
-    from scipy.optimize import quadratic_assignment
-
     ka, kb = Va.shape[0], Vb.shape[0]
     n = max(ka, kb)
     if min(ka, kb) < 2:
@@ -905,14 +915,11 @@ def _signature_maps(Va, Vb, n_restarts=12, seed=0):
     for trial in range(n_restarts):
         opts = {"maximize": True, "P0": "barycenter" if trial == 0 else "randomized",
                 "rng": np.random.default_rng(int(rng.integers(1 << 31)))}
-        try:
-            res = quadratic_assignment(Sa, Sb, method="faq", options=opts)
-        except Exception:  # pragma: no cover - scipy versions
+        out = _faq_map(Sa, Sb, opts, ka, kb)
+        if out is None:
             continue
-        q = np.asarray(res.col_ind)[:ka].copy()
-        q[q >= kb] = -1
-        key = tuple(int(x) for x in q)
-        found[key] = max(found.get(key, -np.inf), float(res.fun))
+        key = tuple(int(x) for x in out[0])
+        found[key] = max(found.get(key, -np.inf), out[1])
     return [np.array(k) for k in sorted(found, key=found.get, reverse=True)]
 
 
