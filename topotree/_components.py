@@ -45,6 +45,13 @@ def _finish(neighbors, parent, size, crossing):
     return comp
 
 
+def block_bounds(n):
+    """Boundaries of the blocks of consecutive points handled one a thread: about four blocks a
+    thread, none smaller than 10,000 points."""
+    blocks = max(1, min(4 * get_num_threads(), n // 10_000))
+    return np.linspace(0, n, blocks + 1).astype(np.int64)
+
+
 def components(neighbors):
     """Connected component of every point of the kNN graph (numbered in order of first point).
 
@@ -57,8 +64,7 @@ def components(neighbors):
     neighbors = np.ascontiguousarray(neighbors, dtype=np.int64)
     n = neighbors.shape[0]
     parent, size = ds_new(n)
-    blocks = max(1, min(4 * get_num_threads(), n // 10_000))
-    bounds = np.linspace(0, n, blocks + 1).astype(np.int64)
+    bounds = block_bounds(n)
     crossing = np.zeros(n, dtype=np.bool_)
     with parallel_chunksize(1):
         _block_unions(neighbors, parent, size, bounds, crossing)

@@ -7,12 +7,13 @@ above.
 from __future__ import annotations
 
 import numpy as np
-from numba import get_num_threads, njit, parallel_chunksize, prange
+from numba import njit, parallel_chunksize, prange
 
 from .disjoint_set import ds_find, ds_new, ds_union
-from ._components import components
+from ._components import block_bounds, components
 from ._kdtree import build_kdtree, nearest_with_label, node_labels, query_leaves
 from ._progress import progress_bar
+from ._renumber import scatter, scatter_relabel
 
 _KDTREE_MAX_DIM = 16
 _CHUNK = 50_000
@@ -20,7 +21,8 @@ _CHUNK = 50_000
 
 def _leafsize(d):
     """KD-tree leaf size: small leaves in few dimensions, larger ones where pruning is weak
-    (measured with benchmarks/bench_tree.py: 2.5x faster queries at d = 8 with 64 than with 16)."""
+    (a sweep of leaf sizes 8-256 over 1e5-1e6 mixture points in 2-16 dims: queries at d = 8 are
+    2.5x faster with 64 than with 16)."""
     return 16 if d <= 3 else 32 if d <= 5 else 64 if d <= 10 else 128
 
 
@@ -49,11 +51,7 @@ def knn(X, k, *, progress=None):
     perm, idx, dist, _ = knn_local(X, k, progress=progress)
     if perm is None:
         return idx, dist
-    out_i = np.empty_like(idx)
-    out_d = np.empty_like(dist)
-    out_i[perm] = perm[idx]
-    out_d[perm] = dist
-    return out_i, out_d
+    return scatter_relabel(perm, idx), scatter(perm, dist)
 
 
 def knn_local(X, k, *, progress=None):
@@ -237,8 +235,7 @@ def earlier_adjacency(neighbors, bridges, rank):
     bridges = np.ascontiguousarray(bridges, dtype=np.int64).reshape(-1, 2)
     rank = np.ascontiguousarray(rank, dtype=np.int64)
     n = neighbors.shape[0]
-    blocks = max(1, min(4 * get_num_threads(), n // 10_000))
-    bounds = np.linspace(0, n, blocks + 1).astype(np.int64)
+    bounds = block_bounds(n)
     crossing = np.zeros(n, dtype=np.bool_)
     ptr = np.zeros(n + 1, dtype=np.int64)
     ind = np.empty(0, dtype=np.int32 if n < 2**31 else np.int64)
@@ -294,13 +291,16 @@ class _LabelledTree:
         return int(i) if self.perm is None else int(self.perm[i])
 
 
-def _closest_pair(T, a, b, members, centroid, n_exact=256, n_seed=8):
+_EXACT_SIZE = 256  # components up to this size are joined by querying every one of their points
+
+
+def _closest_pair(T, a, b, count, members, centroid, n_seed=8):
     """A closest pair (internal indices p in a, q in b, distance) between components a and b:
     exact (every point of the smaller one queried) when one is small; otherwise alternating
     nearest-neighbour steps started from the few points of each component nearest the other's
     centroid (exact for convex, well separated components)."""
-    sa, sb = members[a].shape[0], members[b].shape[0]
-    if min(sa, sb) <= n_exact:
+    sa, sb = count[a], count[b]
+    if min(sa, sb) <= _EXACT_SIZE:
         small, other, flip = (a, b, False) if sa <= sb else (b, a, True)
         pts = members[small]
         dd, ii = T.nearest(T.X[pts], other)
@@ -358,10 +358,10 @@ def bridge_components(X, neighbors, max_exact=64, tree=None):
     if c == 1:
         return np.zeros((0, 2), dtype=np.int64)
     T = _LabelledTree(X, comp, tree)
-    lab = T.label
-    by_comp = np.argsort(lab, kind="stable")
-    members = np.split(by_comp, np.cumsum(np.bincount(lab, minlength=c))[:-1])
-    count = np.bincount(comp, minlength=c).astype(np.float64)
+    count = np.bincount(comp, minlength=c)
+    members = None  # each component's points (internal numbering), needed only for small ones
+    if count.min() <= _EXACT_SIZE:
+        members = np.split(np.argsort(T.label, kind="stable"), np.cumsum(count)[:-1])
     centroid = np.column_stack([np.bincount(comp, weights=X[:, j], minlength=c) for j in range(X.shape[1])])
     centroid /= count[:, None]
     if c <= max_exact:
@@ -374,7 +374,7 @@ def bridge_components(X, neighbors, max_exact=64, tree=None):
         pairs = list(zip(mst.row.tolist(), mst.col.tolist()))
     cand = []
     for a, b in pairs:
-        p, q, dist = _closest_pair(T, a, b, members, centroid)
+        p, q, dist = _closest_pair(T, a, b, count, members, centroid)
         p, q = T.caller_index(p), T.caller_index(q)
         cand.append((dist, min(p, q), max(p, q), a, b))
     cand.sort()
