@@ -1266,7 +1266,6 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
     score_fn = _selection_score(A, B, lab_a, lab_b, 3000, seed)
     screen_fn = _selection_score(A, B, lab_a, lab_b, 1000, seed)
     tried = []
-    best = None
 
     def _evaluate(leaf_map, score_fn=score_fn):
         pairs, sub_a, sub_b = _node_pairs(tree_a, tree_b, leaf_map)
