@@ -18,12 +18,6 @@ from topotree.plot import (dendrogram_layout, leaf_colors, plot_dendrogram, plot
                            plot_matching, plot_persistence)
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def _blobs(seed=0, n=(300, 200, 150), centres=((0, 0), (7, 0), (0, 7))):
     rng = np.random.default_rng(seed)
     return np.concatenate([rng.normal(size=(m, 2)) + c for m, c in zip(n, centres)])

@@ -9,8 +9,7 @@
 from . import baselines, metrics
 from .align import Alignment, align, procrustes
 from .build import build_tree, default_k
-from .compare import mass_diagram, merge_distortion, tree_distance
-from .matching import TreeMatching, match_trees, matching_accuracy
+from .compare import TreeMatching, mass_diagram, match_trees, matching_accuracy, merge_distortion, tree_distance
 from .plot import plot_dendrogram, plot_embedding, plot_matching, plot_persistence
 from .tree import ClusterTree, Node, Simplification, load_tree
 

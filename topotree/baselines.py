@@ -17,19 +17,26 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment, quadratic_assignment
-from scipy.spatial import cKDTree
 
+from ._icp import global_icp
+from ._nearest import chamfer
 from ._pot import import_pot
-from ._validation import check_choice, check_int, check_points
-from .align import Alignment, _fit, _KINDS, chamfer_score, procrustes
+from ._procrustes import KINDS, fit_map, normalized_weights
+from ._validation import check_choice, check_fraction, check_int, check_points
+from .align import Alignment
 
 __all__ = ["oracle_procrustes", "moment_align", "gromov_wasserstein_align", "kmeans_qap_align",
            "random_orthogonal", "anchor_procrustes", "relative_representation", "permutation_align"]
 
 
 def _finish(A, B, M, t, s, kind, **info):
-    sc, mnn = chamfer_score(A @ M + t, B, return_mutual=True)
+    sc, mnn = chamfer(A @ M + t, B, return_mutual=True)
     return Alignment(kind=kind, matrix=M, offset=t, scale=float(s), score=sc, mutual_nn=mnn, info=info)
+
+
+def _fit(P, Q, kind, weights=None, ridge=0.0):
+    """(M, t, s): the family's weighted least-squares map of checked anchors P onto Q."""
+    return fit_map(P, Q, normalized_weights(weights, P.shape[0]), kind, True, ridge)
 
 
 def _pairs_arg(pairs, n_a, n_b):
@@ -59,10 +66,11 @@ def oracle_procrustes(A, B, transform="affine", *, pairs=None, labels_a=None, la
     """
     A = check_points(A, "A")
     B = check_points(B, "B")
-    transform = check_choice(transform, "transform", _KINDS)
+    transform = check_choice(transform, "transform", KINDS)
+    ridge = check_fraction(ridge, "ridge", allow_none=False)
     if pairs is not None:
         p = _pairs_arg(pairs, A.shape[0], B.shape[0])
-        al = procrustes(A[p[:, 0]], B[p[:, 1]], transform)
+        M, t, s = _fit(A[p[:, 0]], B[p[:, 1]], transform)
     elif labels_a is not None and labels_b is not None:
         la, lb = np.asarray(labels_a), np.asarray(labels_b)
         if la.shape != (A.shape[0],) or lb.shape != (B.shape[0],):
@@ -71,10 +79,10 @@ def oracle_procrustes(A, B, transform="affine", *, pairs=None, labels_a=None, la
         Ca = np.array([A[la == c].mean(0) for c in common])
         Cb = np.array([B[lb == c].mean(0) for c in common])
         w = np.array([min(np.mean(la == c), np.mean(lb == c)) for c in common])
-        al = procrustes(Ca, Cb, transform, weights=w, ridge=ridge)
+        M, t, s = _fit(Ca, Cb, transform, weights=w, ridge=ridge)
     else:
         raise ValueError("oracle_procrustes needs pairs, or labels_a and labels_b")
-    return _finish(A, B, al.matrix, al.offset, al.scale, transform)
+    return _finish(A, B, M, t, s, transform)
 
 
 def _pca(X):
@@ -91,7 +99,7 @@ def moment_align(A, B, transform="affine"):
     """
     A = check_points(A, "A", 3)
     B = check_points(B, "B", 3)
-    transform = check_choice(transform, "transform", _KINDS)
+    transform = check_choice(transform, "transform", KINDS)
     r = min(A.shape[1], B.shape[1])
     mu_a, ea, Va = _pca(A)
     mu_b, eb, Vb = _pca(B)
@@ -103,8 +111,7 @@ def moment_align(A, B, transform="affine"):
     M = (Va[:, :r] / np.sqrt(ea[:r]) * (sa * sb)) @ (np.sqrt(eb[:r])[:, None] * Vb[:, :r].T)
     t = mu_b - mu_a @ M
     if transform != "affine":  # closest map of the family to the moment map
-        al = procrustes(A, A @ M + t, transform)
-        M, t = al.matrix, al.offset
+        M, t, _ = _fit(A, A @ M + t, transform)
     s = float(np.linalg.svd(M, compute_uv=False).mean())
     return _finish(A, B, M, t, s, transform)
 
@@ -118,7 +125,7 @@ def gromov_wasserstein_align(A, B, transform="affine", *, n_sub=1000, seed=0, ma
         raise ImportError("gromov_wasserstein_align needs POT (pip install pot)") from exc
     A = check_points(A, "A", 3)
     B = check_points(B, "B", 3)
-    transform = check_choice(transform, "transform", _KINDS)
+    transform = check_choice(transform, "transform", KINDS)
     n_sub = check_int(n_sub, "n_sub", low=3)
     rng = np.random.default_rng(seed)
     ia = rng.choice(A.shape[0], min(n_sub, A.shape[0]), replace=False)
@@ -132,29 +139,8 @@ def gromov_wasserstein_align(A, B, transform="affine", *, n_sub=1000, seed=0, ma
     q = np.full(Xb.shape[0], 1.0 / Xb.shape[0])
     G = ot.gromov.gromov_wasserstein(Ca, Cb, p, q, loss_fun="square_loss", max_iter=max_iter)
     j = np.argmax(G, axis=1)
-    al = procrustes(Xa, Xb[j], transform, weights=G[np.arange(len(j)), j] + 1e-15, ridge=0.1)
-    return _finish(A, B, al.matrix, al.offset, al.scale, transform)
-
-
-def _global_icp(A, B, M, t, s, kind, rounds=5, ridge=0.1, max_points=3000, seed=0):
-    rng = np.random.default_rng(seed)
-    Sa = A[rng.choice(A.shape[0], min(max_points, A.shape[0]), replace=False)]
-    Sb = B[rng.choice(B.shape[0], min(max_points, B.shape[0]), replace=False)]
-    tb = cKDTree(Sb)
-    best = chamfer_score(A @ M + t, B)
-    for _ in range(rounds):
-        TA = Sa @ M + t
-        _, j = tb.query(TA)
-        _, i = cKDTree(TA).query(Sb)
-        mutual = np.flatnonzero(i[j] == np.arange(Sa.shape[0]))
-        if mutual.size < Sa.shape[1] + 1:
-            break
-        M2, t2, s2 = _fit(Sa[mutual], Sb[j[mutual]], np.full(mutual.size, 1.0 / mutual.size), kind, True, ridge)
-        sc = chamfer_score(A @ M2 + t2, B)
-        if sc >= best:
-            break
-        M, t, s, best = M2, t2, s2, sc
-    return M, t, s
+    M, t, s = _fit(Xa, Xb[j], transform, weights=G[np.arange(len(j)), j] + 1e-15, ridge=0.1)
+    return _finish(A, B, M, t, s, transform)
 
 
 def kmeans_qap_align(A, B, transform="affine", *, n_clusters=20, icp_rounds=5, n_init=10, n_trials=8, seed=0):
@@ -180,7 +166,7 @@ def kmeans_qap_align(A, B, transform="affine", *, n_clusters=20, icp_rounds=5, n
 
     A = check_points(A, "A", 3)
     B = check_points(B, "B", 3)
-    transform = check_choice(transform, "transform", _KINDS)
+    transform = check_choice(transform, "transform", KINDS)
     k = min(check_int(n_clusters, "n_clusters", low=2), A.shape[0], B.shape[0])
     n_init = check_int(n_init, "n_init", low=1)
     n_trials = check_int(n_trials, "n_trials", low=1)
@@ -204,12 +190,12 @@ def kmeans_qap_align(A, B, transform="affine", *, n_clusters=20, icp_rounds=5, n
         cols.setdefault(tuple(np.asarray(res.col_ind).tolist()), res.fun)
     fits = []
     for col in cols:
-        al = procrustes(Ca, Cb[list(col)], transform, ridge=0.1)
-        fits.append((chamfer_score(al.transform(A), B, max_points=1000), al, col))
+        M, t, s = _fit(Ca, Cb[list(col)], transform, ridge=0.1)
+        fits.append((chamfer(A @ M + t, B, max_points=1000), (M, t, s), col))
     best = None
-    for _, al, col in sorted(fits, key=lambda f: f[0])[:3]:  # ICP on the three best
-        M, t, s = _global_icp(A, B, al.matrix, al.offset, al.scale, transform, icp_rounds, seed=seed)
-        sc = chamfer_score(A @ M + t, B)
+    for _, (M, t, s), col in sorted(fits, key=lambda f: f[0])[:3]:  # ICP on the three best
+        M, t, s = global_icp(A, B, M, t, s, transform, icp_rounds, seed=seed)
+        sc = chamfer(A @ M + t, B)
         if best is None or sc < best[0]:
             best = (sc, M, t, s, col)
     _, M, t, s, col = best
@@ -234,12 +220,13 @@ def anchor_procrustes(A, B, pairs, k, transform="affine", *, seed=0, ridge=0.1):
     """Procrustes on k randomly chosen known pairs (Maiorca et al. 2023)."""
     A = check_points(A, "A")
     B = check_points(B, "B")
-    transform = check_choice(transform, "transform", _KINDS)
+    transform = check_choice(transform, "transform", KINDS)
+    ridge = check_fraction(ridge, "ridge", allow_none=False)
     p = _pairs_arg(pairs, A.shape[0], B.shape[0])
     k = check_int(k, "k", low=1, high=p.shape[0])
     sel = p[np.random.default_rng(seed).choice(p.shape[0], k, replace=False)]
-    al = procrustes(A[sel[:, 0]], B[sel[:, 1]], transform, ridge=ridge)
-    return _finish(A, B, al.matrix, al.offset, al.scale, transform, pairs_used=sel)
+    M, t, s = _fit(A[sel[:, 0]], B[sel[:, 1]], transform, ridge=ridge)
+    return _finish(A, B, M, t, s, transform, pairs_used=sel)
 
 
 def relative_representation(A, B, pairs, k, *, seed=0):

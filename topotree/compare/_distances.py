@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._pot import import_pot
-from ._validation import check_choice, check_int
-from .matching import _check_tree, match_trees
+from .._pot import import_pot
+from .._validation import check_choice, check_int
+from ._inputs import check_tree as _check_tree
+from ._matching import match_trees
 
 __all__ = ["tree_distance", "merge_distortion", "mass_diagram"]
 

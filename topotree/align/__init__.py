@@ -1,0 +1,20 @@
+"""Correspondence-free alignment of two latent spaces from their matched cluster trees.
+
+``procrustes`` fits a map from paired points (the supervised case); ``align`` derives the pairs
+itself from the two clouds' density cluster trees (no point correspondences) and refines the map
+by iterative closest points restricted to matched clusters.
+
+Modules: ``_pipeline`` (``align`` as named phases), ``_result`` (Alignment, candidates),
+``_families`` (``procrustes``, moment correction), ``_trees`` (tree helpers), ``_leafmaps`` (the
+built-in leaf matcher), ``_anchors``, ``_selection`` (the score that ranks candidates),
+``_shapes`` (leaf Gaussians and shape-based leaf maps, many dims), ``_diagnostics`` (Chamfer,
+energy, mixture divergence), ``_density_choice`` (``pick_density``), ``_params`` (every tuning
+constant).
+"""
+from ._density_choice import pick_density
+from ._diagnostics import chamfer_score, energy_distance
+from ._families import procrustes
+from ._pipeline import align
+from ._result import Alignment
+
+__all__ = ["Alignment", "align", "procrustes", "chamfer_score", "energy_distance", "pick_density"]

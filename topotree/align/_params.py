@@ -1,0 +1,60 @@
+"""Every tuning constant of the alignment, by name, in one place (no imports)."""
+
+# ---- when the many-dimensions strategy runs
+MANY_DIMS = 8  # above this many dims (both sides): energy distance, leaf Gaussians, shape-based leaf maps
+
+# ---- inputs
+MIN_TREE_POINTS = 20  # a cloud needs at least max(this, k + 1) points for its tree
+FALLBACK_K = 15  # the k assumed for that minimum when k is not given
+
+# ---- candidate leaf maps (the alignment's own matcher)
+GROWTH_LEVELS = 48  # levels of a leaf growth curve
+GROWTH_MIN_MASS = 0.02  # the lowest superlevel-set mass of the growth curves
+UNARY_SCALE = 0.05  # growth-curve costs scaled to this over their median (units of the pairwise cost)
+SPECTRUM_WEIGHT = 0.1  # weight of the covariance-spectrum unary
+SPECTRUM_FLOOR = 1e-12  # eigenvalue floor, relative to the squared spread
+LOCAL_SEARCH_ROUNDS = 20  # rounds of the 2-opt search over leaf maps
+FAQ_RESTARTS = 12  # FAQ quadratic-assignment starts
+ENUMERATE_MAX_MAPS = 5040  # up to this many injective maps, enumerate them all (7!)
+MAX_AMBIGUOUS_GROUP = 5  # exchanges are enumerated within ambiguous groups of at most this many pairs
+
+# ---- screening and refining candidates
+SELECTION_POINTS = 3000  # points per cloud in the selection score
+SCREEN_POINTS = 1000  # points per cloud when every candidate is screened
+KEEP_SCREENED = 6  # candidates kept after the screening
+NEAR_TIE = 1.05  # scores within this factor of the best go to the matching's own ranking
+REMATCH_ROUNDS = 5  # rounds of geometric re-pairing of leaves under the fitted map
+SIGNATURE_MAPS = 4  # directional-variance maps added to the candidates (many dims)
+
+# ---- anchors
+ANCHOR_QUANTILES = (1.0, 0.5, 0.25)  # centroids of each node's densest fractions
+LEAF_WEIGHT = 1.0  # anchor weight of a leaf pair
+NODE_WEIGHT = 0.5  # anchor weight of an internal pair
+
+# ---- selection score
+ENERGY_POINTS = 1500  # points in the energy-distance terms of the selection score
+LEAF_GAUSSIAN_POINTS = 400  # points per leaf in the leaf-likelihood terms
+LEAF_SHRINK = 0.05  # shrinkage of a leaf covariance towards its mean variance
+TWIN_MIN_FACTOR = 3  # with twins, a leaf Gaussian needs this many points per dimension
+SHAPE_WEIGHT = 0.25  # weight of the leaf-likelihood term
+SHAPE_CAP = 50.0  # per-dimension cap of a leaf's negative log-likelihood excess
+
+# ---- leaf Gaussians and the shape-based search (many dims)
+ROBUST_ROUNDS = 2  # trimming rounds of the robust leaf moments
+ROBUST_QUANTILE = 0.995  # chi-square quantile of the trimming
+GAUSS_FIT_ITER = 150  # L-BFGS iterations of one Gaussian fit (default)
+GAUSS_SCREEN_ITER = 30  # ... while screening leaf maps
+GAUSS_FINAL_ITER = 300  # ... for the final fits
+GAUSS_FIT_BUDGET = 3600  # screening fits: at most this over the number of leaves
+GAUSS_MIN_FITS = 60  # ... and at least this many
+GAUSS_SEARCH_MAPS = 40  # starting maps scored
+GAUSS_SEARCH_ROUNDS = 4  # rounds of the local search
+GAUSS_N_FINAL = 4  # best maps refitted with GAUSS_FINAL_ITER
+GAUSS_N_NEAR = 8  # exchanges only among each other's nearest B leaves
+GROUP_MOVE_MAX = 8  # subtree moves of at most this many leaves
+
+# ---- choosing the density
+ENERGY_DISTANCE_POINTS = 1000  # points per cloud in pick_density's energy distance
+MIXTURE_MAX_FIT = 2000  # points the mixtures of the divergence are fitted on
+DEFAULT_MIXTURE_SIZE = 8  # mixture size when an alignment carries no B tree
+TIE_BREAK_WEIGHT = 1e-3  # weight of the unfitted divergence (breaks ties of the refitted one)

@@ -1,0 +1,112 @@
+"""The results of an alignment: ``Alignment`` (a map from space A to space B, with its diagnostics),
+``LeafMatching`` (the built-in matcher's leaf map) and ``Candidate`` (one candidate map while
+``align`` runs)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from .._validation import check_points
+
+__all__ = ["Alignment", "LeafMatching", "Candidate"]
+
+
+@dataclass(frozen=True, eq=False)
+class Alignment:
+    """A map from space A to space B: ``transform(X) = X @ matrix + offset``.
+
+    Attributes
+    ----------
+    kind : "orthogonal", "similarity" or "affine".
+    matrix : (d_a, d_b) linear part (for orthogonal/similarity: ``scale`` times a semi-orthogonal
+        matrix, orthonormal rows if d_a <= d_b, orthonormal columns otherwise).
+    offset : (d_b,) translation.
+    scale : float, the isotropic scale (1 for orthogonal; for affine the mean singular value).
+    matching : the tree matching the anchors came from (None for :func:`procrustes`).
+    anchors : (anchors_a, anchors_b, weights) used for the fit.
+    residuals : (m,) per-anchor residual ``|T(a) - b|``.
+    score : diagnostic needing no ground truth (lower is better): the symmetric mean
+        nearest-neighbour distance between T(A) and B divided by B's RMS spread (NaN when the
+        clouds were not given, as in :func:`procrustes`).
+    mutual_nn : fraction of T(A)'s points whose nearest neighbour in B has them as its nearest
+        neighbour too (NaN when not computed).
+    info : dict of extra diagnostics (trees, candidates tried, ICP steps accepted, ...).
+    """
+
+    kind: str
+    matrix: np.ndarray
+    offset: np.ndarray
+    scale: float
+    matching: object = field(default=None, repr=False)
+    anchors: tuple = field(default=(), repr=False)
+    residuals: np.ndarray = field(default=None, repr=False)
+    score: float = float("nan")
+    mutual_nn: float = float("nan")
+    info: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        for arr in (self.matrix, self.offset, self.residuals):
+            if isinstance(arr, np.ndarray):
+                arr.setflags(write=False)
+
+    @property
+    def dim_a(self) -> int:
+        return int(self.matrix.shape[0])
+
+    @property
+    def dim_b(self) -> int:
+        return int(self.matrix.shape[1])
+
+    def transform(self, X) -> np.ndarray:
+        """Map points of space A (rows of ``X``, shape (m, d_a)) into space B."""
+        X = check_points(X, "X")
+        if X.shape[1] != self.dim_a:
+            raise ValueError(f"X must have {self.dim_a} columns (space A's dimension), got {X.shape[1]}")
+        return X @ self.matrix + self.offset
+
+    def inverse_transform(self, Y) -> np.ndarray:
+        """Map points of space B back into space A.
+
+        Exists when the linear part is injective (d_a <= d_b and full rank); when d_a < d_b it is
+        the left inverse, which projects B's points onto the image of A first.
+        """
+        Y = check_points(Y, "Y")
+        if Y.shape[1] != self.dim_b:
+            raise ValueError(f"Y must have {self.dim_b} columns (space B's dimension), got {Y.shape[1]}")
+        M = self.matrix
+        if self.dim_a > self.dim_b or np.linalg.matrix_rank(M) < self.dim_a:
+            raise ValueError(f"the map from {self.dim_a} to {self.dim_b} dims is not injective; it has no inverse")
+        if self.kind in ("orthogonal", "similarity"):
+            return (Y - self.offset) @ M.T / self.scale**2
+        return (Y - self.offset) @ np.linalg.pinv(M)
+
+
+@dataclass(frozen=True)
+class LeafMatching:
+    """The built-in matching's result: node pairs and the leaf map (position in leaves -> position)."""
+
+    pairs: tuple
+    leaf_map: np.ndarray
+    cost: float
+    candidates_scores: tuple
+
+
+
+class Candidate(NamedTuple):
+    """A candidate map while :func:`topotree.align` runs: its selection score (lower is better),
+    the leaf map (position in A's leaves -> position in B's, -1 unmatched), the node pairs it
+    implies, the anchors ``Pa``, ``Pb`` and their weights ``w``, the fitted map ``(M, t, s)`` and
+    the number of ICP steps accepted."""
+
+    score: float
+    leaf_map: np.ndarray
+    pairs: list
+    Pa: np.ndarray
+    Pb: np.ndarray
+    w: np.ndarray
+    M: np.ndarray
+    t: np.ndarray
+    s: float
+    accepted: int = 0
