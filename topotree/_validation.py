@@ -1,6 +1,7 @@
 """Argument checks run once, at the public boundary (in the spirit of scikit-learn's ``check_array``)."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -82,3 +83,39 @@ def check_choice(value, name, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
+
+
+# Squared distances are exact up to rounding (and scale exactly with the points under a power of
+# two) while every coordinate difference squared, and their sums, are normal float64 numbers. Points
+# whose spread lies in [2**-SCALE_EXP, 2**SCALE_EXP] (and coordinates below 2**SCALE_EXP / sqrt(d))
+# are used as given; others are multiplied by a power of two, which is exact, first.
+SCALE_EXP = 300
+
+
+def scale_exponent(X, name="X"):
+    """The power of two E such that the distances are computed on ``X * 2**-E`` (0 when X is in the
+    safe range, so ordinary input is used exactly as given).
+
+    ``X`` must already be a finite float64 (n, d) array. The safe range: the largest coordinate
+    spread (max - min of a column) is 0 or at least ``2**-SCALE_EXP``, and every coordinate times
+    sqrt(d) is at most ``2**SCALE_EXP``; then no squared distance, or sum of them, overflows, and
+    none of the coordinate differences that matter at the data's scale underflows. Outside it, E
+    brings the spread to [0.5, 1). Raises ValueError when no power of two helps (coordinates more
+    than ``2**(2 * SCALE_EXP)`` times larger than the spread).
+    """
+    n, d = X.shape
+    big = float(np.abs(X).max())
+    half = 0.5 * X  # exact for normal numbers; no overflow in max - min
+    spread = 2.0 * float((half.max(axis=0) - half.min(axis=0)).max())
+    root_d = math.sqrt(d)
+    lim = 2.0 ** SCALE_EXP
+    if big * root_d <= lim and (spread == 0.0 or spread >= 1.0 / lim):
+        return 0
+    ref = spread if spread > 0 else big
+    e = math.frexp(ref)[1]  # ref = m * 2**e, 0.5 <= m < 1
+    if math.ldexp(big, -e) * root_d > lim:
+        raise ValueError(
+            f"{name} spans too many orders of magnitude: coordinates up to {big:.3g} but a spread of only "
+            f"{spread:.3g}, so squared distances cannot be represented in float64; centre {name} "
+            f"(subtract a typical point) first")
+    return e

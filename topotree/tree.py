@@ -79,7 +79,9 @@ class ClusterTree:
         superlevel sets (ties broken by the mean log-distance to the neighbours).
     neighbors : (n, k) indices of each point's k nearest neighbours; the graph is their
         symmetrisation (i ~ j if either lists the other) plus the edges in ``bridges``.
-    bridges : (b, 2) point pairs added to join the graph's components (empty when it is connected).
+    bridges : (b, 2) point pairs added to the kNN graph: single-linkage bridges joining its components,
+        and chains joining exact copies of a point that has k or more (the k-nearest lists cannot
+        hold them all); empty for a connected graph without such copies.
     diagram : (m, 2) finite persistence pairs (birth = peak log-density, death = merge level).
     essential : (c,) births of the essential classes, one per connected component of the graph.
     k : neighbours per point; density : "knn" (estimated) or "given".
