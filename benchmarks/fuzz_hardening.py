@@ -386,7 +386,7 @@ for name, code in [
     ("plot y bad", "tt.plot_dendrogram(_T, y='height')"),
     ("plot max_width nan", "tt.plot_dendrogram(_T, max_width=float('nan'))"),
     ("plot figsize bad", "tt.plot_dendrogram(_T, figsize=(-1, 'a'))"),
-    ("plot persistence max_bars 1e12", "tt.plot_persistence(_T, max_bars=10**12, barcode=True)"),
+    ("plot persistence max_bars 1e12 (a cap, fine)", "tt.plot_persistence(_T, max_bars=10**12, barcode=True)"),
     ("plot persistence max_bars -1", "tt.plot_persistence(_T, max_bars=-1)"),
     ("plot persistence max_bars float", "tt.plot_persistence(_T, max_bars=2.5)"),
     ("plot persistence threshold str", "tt.plot_persistence(_T, threshold='high')"),
@@ -394,10 +394,10 @@ for name, code in [
     ("plot matching names 3", "tt.plot_matching(_T, _T, names=('a', 'b', 'c'))"),
     ("plot matching line_color bad", "tt.plot_matching(_T, _T, line_color='nocolour')"),
     ("plot matching leaf_labels str", "tt.plot_matching(_T, _T, leaf_labels='yes')"),
-    ("plot embedding max_points 1e12", "tt.plot_embedding(X, _T, max_points=10**12, contour=False)"),
+    ("plot embedding max_points 1e12 (a cap, fine)", "tt.plot_embedding(X, _T, max_points=10**12, contour=False)"),
     ("plot embedding point_size neg", "tt.plot_embedding(X, _T, point_size=-3)"),
     ("plot embedding X wrong n", "tt.plot_embedding(X[:10], _T)"),
-    ("plot embedding 3d X", "tt.plot_embedding(np.c_[X, X[:, 0]], _T, contour=True)"),
+    ("plot embedding 3d X, contour ignored (fine)", "tt.plot_embedding(np.c_[X, X[:, 0]], _T, contour=True)"),
     ("datasets sample 1e12", "from topotree.datasets import hierarchical_mixture; hierarchical_mixture(100, seed=0).sample(10**12)"),
     ("datasets sample -1", "from topotree.datasets import hierarchical_mixture; hierarchical_mixture(100, seed=0).sample(-1)"),
     ("datasets sample 2.5", "from topotree.datasets import hierarchical_mixture; hierarchical_mixture(100, seed=0).sample(2.5)"),
@@ -407,9 +407,12 @@ for name, code in [
     ("datasets warp nan", "from topotree.datasets import warp_and_move; warp_and_move(X, warp=float('nan'))"),
     ("flow sample 1e12", "from adapters import FlowAutoencoder; FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4).sample(10**12)"),
     ("flow sigma float32 nan", "from adapters import FlowAutoencoder; FlowAutoencoder(3, 2, sigma=np.float32('nan'))"),
+    ("latent_cloud device banana", "import torch; from adapters import latent_cloud; latent_cloud(torch.nn.Linear(2, 1), X, device='banana')"),
+    ("latent_cloud device cuda:99", "import torch; from adapters import latent_cloud; latent_cloud(torch.nn.Linear(2, 1), X, device='cuda:99')"),
+    ("latent_cloud device int list", "import torch; from adapters import latent_cloud; latent_cloud(torch.nn.Linear(2, 1), X, device=[0])"),
     ("latent_cloud batch_size 0", "from adapters import FlowAutoencoder, latent_cloud; latent_cloud(FlowAutoencoder(2, 1, n_components=2, depth=1, hidden=4), X, batch_size=0)"),
 ]:
-    case("args", name, "error", code)
+    case("args", name, "ok" if "fine)" in name else "error", code)
 
 # ------------------------------------------------------------------ adapters fit
 FIT = "from adapters import FlowAutoencoder, fit; fit(FlowAutoencoder(2, 1, n_components=2, depth=1, hidden=4), X, epochs=2, progress=False, {})"

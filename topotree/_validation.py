@@ -80,7 +80,7 @@ def check_fraction(value, name, allow_none=True):
 
 
 def check_choice(value, name, choices):
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
 
@@ -119,3 +119,71 @@ def scale_exponent(X, name="X"):
             f"{spread:.3g}, so squared distances cannot be represented in float64; centre {name} "
             f"(subtract a typical point) first")
     return e
+
+
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed, name="seed", allow_none=True, allow_generator=False):
+    """A seed: None (if allowed), an int in [0, 2**63 - 1] (numpy ints too), or a numpy Generator."""
+    if seed is None and allow_none:
+        return None
+    if allow_generator and isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be an integer in [0, 2**63 - 1]"
+                        f"{' or a numpy Generator' if allow_generator else ''}, got {type(seed).__name__} {seed!r}")
+    seed = int(seed)
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{name} must be in [0, 2**63 - 1], got {seed}")
+    return seed
+
+
+def check_real(value, name, *, low=None, high=None, low_open=False, high_open=False, allow_none=False):
+    """A finite real number (Python or numpy scalar) within the bounds, as a Python float."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    lo_ok = low is None or (value > low if low_open else value >= low)
+    hi_ok = high is None or (value < high if high_open else value <= high)
+    if not math.isfinite(value) or not lo_ok or not hi_ok:
+        lo_s = "" if low is None else f"{'>' if low_open else '>='} {low}"
+        hi_s = "" if high is None else f"{'<' if high_open else '<='} {high}"
+        rng = " and ".join(x for x in (lo_s, hi_s) if x)
+        raise ValueError(f"{name} must be finite{' and ' + rng if rng else ''}, got {value}")
+    return value
+
+
+MAX_SAMPLE_VALUES = 2**30  # numbers per sample (8 GiB of float64): a larger request is a mistake
+
+
+def check_sample_size(m, dim, name="n"):
+    m = check_int(m, name, low=1)
+    if m * max(int(dim), 1) > MAX_SAMPLE_VALUES:
+        raise ValueError(f"{name}={m} points of {dim} dims would need {m * dim * 8 / 2**30:.3g} GiB; "
+                         f"at most {MAX_SAMPLE_VALUES} values per call (draw in batches)")
+    return m
+
+
+def check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def as_numpy(values):
+    """An array from what a user callable returned: numpy, lists, or a tensor of any framework
+    (detached and moved to the CPU first when it has ``detach``/``cpu``, as torch tensors do;
+    topotree never imports torch)."""
+    if hasattr(values, "detach") and callable(values.detach):
+        values = values.detach()
+        if hasattr(values, "cpu") and callable(values.cpu):
+            values = values.cpu()
+        if hasattr(values, "numpy") and callable(values.numpy):
+            values = values.numpy()
+    try:
+        return np.asarray(values)
+    except Exception as exc:
+        raise TypeError(f"could not read the values as a numeric array: {exc}") from None

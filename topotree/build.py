@@ -9,7 +9,7 @@ from ._assemble import assemble
 from .disjoint_set import ds_find, ds_new, ds_union
 from ._merge import merge_tree_kernel, owners_from_basins
 from ._renumber import relabel, scatter, scatter_relabel
-from ._validation import check_choice, check_int, check_points, check_vector, scale_exponent
+from ._validation import as_numpy, check_bool, check_choice, check_int, check_points, check_vector, scale_exponent
 from .density import knn_log_density
 from .graph import adjacency, bridge_components, earlier_adjacency, knn_local
 from .tree import ClusterTree
@@ -76,6 +76,7 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
     X = check_points(X, "X")
     n, d = X.shape
     backend = check_choice(backend, "backend", {"numba", "gudhi"})
+    connect = check_bool(connect, "connect")
     if k is None:
         if n < 2:
             raise ValueError(f"X has {n} point; at least 2 are needed to build a neighbour graph")
@@ -115,7 +116,7 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
                 values = log_density(X)
             except Exception as exc:
                 raise ValueError(f"log_density callable failed on X of shape {X.shape}: {exc}") from exc
-            values = np.asarray(values)
+            values = as_numpy(values)
             if values.ndim == 2 and values.shape[1] == 1:
                 values = values[:, 0]
             f = check_vector(values, n, "log_density(X)")

@@ -220,18 +220,23 @@ class ClusterTree:
         """
         i = np.asarray(i)
         j = np.asarray(j)
-        scalar = i.ndim == 0 and j.ndim == 0
-        i, j = np.broadcast_arrays(np.atleast_1d(i), np.atleast_1d(j))
-        shape = i.shape
-        i = i.ravel()
-        j = j.ravel()
+        n = self.n_points
         for name, a in (("i", i), ("j", j)):
             if a.dtype.kind not in "iu":
                 raise TypeError(f"{name} must be integer point indices, got dtype {a.dtype}")
-            if a.size and (a.min() < -self.n_points or a.max() >= self.n_points):
-                raise ValueError(f"{name} has indices outside [0, {self.n_points})")
-        i = np.where(i < 0, i + self.n_points, i).astype(np.int64)
-        j = np.where(j < 0, j + self.n_points, j).astype(np.int64)
+            # compare as Python ints: no overflow of small dtypes (int8) or of uint64 against -n
+            if a.size and (int(a.min()) < -n or int(a.max()) >= n):
+                raise ValueError(f"{name} has indices outside [-{n}, {n})")
+        scalar = i.ndim == 0 and j.ndim == 0
+        try:
+            i, j = np.broadcast_arrays(np.atleast_1d(i), np.atleast_1d(j))
+        except ValueError:
+            raise ValueError(f"i and j must broadcast to one shape, got shapes {i.shape} and {j.shape}") from None
+        shape = i.shape
+        i = i.ravel().astype(np.int64)
+        j = j.ravel().astype(np.int64)
+        i = np.where(i < 0, i + n, i)
+        j = np.where(j < 0, j + n, j)
         oi, oj = self.owner[i], self.owner[j]
         lca = lca_kernel(self._lift, self.depth, oi, oj)
         f = self.log_density
