@@ -434,7 +434,7 @@ for name, argv in [
     ("show parent 1e7", "p = tree_file('.json', mutate=lambda d: d['arrays']['parent']['data'].__setitem__(1, 10**7)); cli_bad('show', p)"),
     ("show int 1e30", "p = tree_file('.json', mutate=lambda d: d['arrays']['order']['data'].__setitem__(0, 10**30)); cli_bad('show', p)"),
     ("show npz truncated", "p = tree_file('.npz', raw=lambda b: b[:len(b)//2]); cli_bad('show', p)"),
-    ("show npz bit flip", "p = tree_file('.npz', raw=lambda b: b[:300] + bytes([b[300] ^ 0x55]) + b[301:]); cli_bad('show', p)"),
+    ("show npz bit flip", "p = tree_file('.npz', raw=lambda b: b[:len(b)//2] + bytes([b[len(b)//2] ^ 0x55]) + b[len(b)//2+1:]); cli_bad('show', p)"),
     ("show npz missing array", "p = tree_file('.npz', mutate=lambda a: a.pop('owner')); cli_bad('show', p)"),
     ("plot owner out of range", "p = tree_file('.json', mutate=lambda d: d['arrays']['owner']['data'].__setitem__(0, 999)); cli_bad('plot', p, '--out', os.path.join(TMP, 'o.png'))"),
     ("plot member_hi beyond", "p = tree_file('.json', mutate=lambda d: d['arrays']['member_hi']['data'].__setitem__(0, 10**6)); cli_bad('plot', p, '--out', os.path.join(TMP, 'o.png'))"),
