@@ -106,14 +106,15 @@ def scale_exponent(X, name="X"):
     n, d = X.shape
     big = float(np.abs(X).max())
     half = 0.5 * X  # exact for normal numbers; no overflow in max - min
-    spread = 2.0 * float((half.max(axis=0) - half.min(axis=0)).max())
+    half_spread = float((half.max(axis=0) - half.min(axis=0)).max())  # the spread is twice this
+    spread = 2.0 * half_spread  # for the message only (inf when the spread exceeds float64)
     root_d = math.sqrt(d)
     lim = 2.0 ** SCALE_EXP
-    if big * root_d <= lim and (spread == 0.0 or spread >= 1.0 / lim):
+    if big * root_d <= lim and (half_spread == 0.0 or half_spread >= 0.5 / lim):
         return 0
-    ref = spread if spread > 0 else big
-    e = math.frexp(ref)[1]  # ref = m * 2**e, 0.5 <= m < 1
-    if math.ldexp(big, -e) * root_d > lim:
+    # spread = m * 2**e with 0.5 <= m < 1 (from the half spread, which never overflows)
+    e = math.frexp(half_spread)[1] + 1 if half_spread > 0 else math.frexp(big)[1]
+    if math.log2(big) - e + math.log2(root_d) > SCALE_EXP:
         raise ValueError(
             f"{name} spans too many orders of magnitude: coordinates up to {big:.3g} but a spread of only "
             f"{spread:.3g}, so squared distances cannot be represented in float64; centre {name} "
