@@ -319,7 +319,7 @@ class FlowAutoencoder(nn.Module):
         try:
             model = cls._from_blob(blob)
         except _BadModelFile as exc:
-            raise ValueError(f"{name!r} is not a valid FlowAutoencoder file: {exc}") from None
+            raise ValueError(f"{name!r} is not a FlowAutoencoder file (or a damaged one): {exc}") from None
         return model.to(map_location).eval() if map_location is not None else model.eval()
 
     @classmethod
