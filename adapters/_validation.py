@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from topotree._validation import check_int
+from topotree._validation import check_int, check_real, check_sample_size, check_seed
 
-__all__ = ["as_matrix", "check_int", "check_latent_dim", "to_tensor", "to_output"]
+__all__ = ["as_matrix", "check_device", "check_int", "check_latent_dim", "check_real", "check_sample_size",
+           "check_seed", "to_tensor", "to_output"]
 
 
 def check_latent_dim(dim, latent_dim) -> tuple[int, int]:
@@ -62,3 +63,22 @@ def to_output(t: torch.Tensor, numpy: bool):
     """Return a detached tensor, or a numpy array when ``numpy`` is true."""
     t = t.detach()
     return t.cpu().numpy() if numpy else t
+
+
+def check_device(device, name="device"):
+    """``None`` or a torch device that exists on this machine, as a ``torch.device``."""
+    if device is None:
+        return None
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"{name} must be a str or torch.device, got {type(device).__name__} {device!r}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"{name} {device!r} is not a torch device: {str(exc).splitlines()[0]}") from None
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f"{name} {device!r} is not available on this machine")
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"{name} {device!r} is not available on this machine")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{name} {device!r}: only cpu, cuda and mps devices are supported")
+    return dev

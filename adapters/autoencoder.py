@@ -9,7 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import as_matrix, check_int, check_latent_dim, to_output, to_tensor
+from topotree._atomic import atomic_write
+
+from ._validation import (as_matrix, check_int, check_latent_dim, check_real, check_sample_size, check_seed,
+                          to_output, to_tensor)
 from .flows import VolumePreservingFlow
 from .priors import PRIORS, make_prior
 
@@ -18,6 +21,10 @@ __all__ = ["FlowAutoencoder"]
 _LOG_2PI = math.log(2 * math.pi)
 _STRUCTURES = ("decoder", "split", "free")
 _FORMAT = "topotree.adapters.FlowAutoencoder/1"
+
+
+class _BadModelFile(Exception):
+    """A model file that loaded as data but is not a valid FlowAutoencoder."""
 
 
 class FlowAutoencoder(nn.Module):
@@ -114,18 +121,15 @@ class FlowAutoencoder(nn.Module):
         if not isinstance(prior, str) or prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
         n_components = check_int(n_components, "n_components", low=1)
-        if isinstance(reg_covar, bool) or not isinstance(reg_covar, (int, float)) or not reg_covar >= 0 \
-                or not math.isfinite(reg_covar):
-            raise ValueError(f"reg_covar must be a finite number >= 0, got {reg_covar!r}")
+        reg_covar = check_real(reg_covar, "reg_covar", low=0)
         depth = check_int(depth, "depth", low=0)
         hidden = check_int(hidden, "hidden", low=1)
         flow_prior_depth = check_int(flow_prior_depth, "flow_prior_depth", low=0)
         flow_prior_hidden = check_int(flow_prior_hidden, "flow_prior_hidden", low=1)
-        seed = check_int(seed, "seed")
+        seed = check_seed(seed, allow_none=False)
         if structure not in _STRUCTURES:
             raise ValueError(f"structure must be one of {_STRUCTURES}, got {structure!r}")
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma <= 0:
-            raise ValueError(f"sigma must be a positive finite number, got {sigma!r}")
+        sigma = check_real(sigma, "sigma", low=0, low_open=True)
         self.config = dict(
             dim=dim, latent_dim=latent_dim, prior=prior, n_components=n_components, reg_covar=float(reg_covar), depth=depth, hidden=hidden,
             sigma=float(sigma), learn_sigma=bool(learn_sigma), adversarial=bool(adversarial),
@@ -232,7 +236,7 @@ class FlowAutoencoder(nn.Module):
             if noise == "zero":
                 r = z.new_zeros(z.shape[0], self.noise_dim)
             elif noise == "sample":
-                g = torch.Generator().manual_seed(self.seed if seed is None else seed)
+                g = torch.Generator().manual_seed(self.seed if seed is None else check_seed(seed))
                 r = torch.randn(z.shape[0], self.noise_dim, generator=g, dtype=z.dtype).to(z.device) * self.sigma
             else:
                 raise ValueError(f"noise must be 'zero', 'sample' or an array, got {noise!r}")
@@ -255,8 +259,8 @@ class FlowAutoencoder(nn.Module):
     @torch.no_grad()
     def sample(self, m: int, *, seed: int | None = None, numpy: bool = True):
         """Draw ``m`` data points: ``z ~ prior``, ``r ~ N(0, sigma^2 I)``, ``x = f^{-1}(z, r)``."""
-        m = check_int(m, "m", low=1)
-        g = torch.Generator().manual_seed(self.seed if seed is None else seed)
+        m = check_sample_size(m, self.dim, "m")
+        g = torch.Generator().manual_seed(self.seed if seed is None else check_seed(seed))
         z = self.prior.sample(m, generator=g)
         ref = self._param()
         r = torch.randn(m, self.noise_dim, generator=g, dtype=ref.dtype).to(ref.device) * self.sigma
@@ -282,19 +286,84 @@ class FlowAutoencoder(nn.Module):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
-        """Save the weights (a state dict of tensors) and the plain config; no pickled objects."""
+        """Save the weights (a state dict of tensors) and the plain config; no pickled objects.
+
+        Atomic: written to a temporary file in the same folder, fsynced, then renamed, so a failed
+        or interrupted save leaves any previous file at ``path`` intact.
+        """
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
-        torch.save({"format": _FORMAT, "config": dict(self.config), "state_dict": state}, os.fspath(path))
+        blob = {"format": _FORMAT, "config": dict(self.config), "state_dict": state}
+        atomic_write(path, lambda fh: torch.save(blob, fh), "model file")
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location="cpu") -> "FlowAutoencoder":
-        """Load a model written by :meth:`save` (``torch.load(weights_only=True)``)."""
-        blob = torch.load(os.fspath(path), map_location=map_location, weights_only=True)
+        """Load a model written by :meth:`save`.
+
+        Never runs code (``torch.load(weights_only=True)``); the file must hold exactly the format
+        tag, a config that the constructor accepts (sizes bounded by the weights actually stored,
+        checked before the model is built) and a state dict with every tensor's name, shape and
+        dtype as the model expects, all finite. Anything else raises one ``ValueError`` naming the file.
+        """
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+        name = os.fspath(path)
+        if not os.path.exists(name):
+            raise FileNotFoundError(f"no such model file: {name!r}")
+        if os.path.isdir(name):
+            raise ValueError(f"{name!r} is a directory, not a model file")
+        try:
+            blob = torch.load(name, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickle.UnpicklingError, RuntimeError (zip), EOFError, ...
+            msg = str(exc).splitlines()[0][:160] if str(exc) else ""
+            raise ValueError(f"{name!r} is not a FlowAutoencoder file: {type(exc).__name__}: {msg}") from None
+        try:
+            model = cls._from_blob(blob)
+        except _BadModelFile as exc:
+            raise ValueError(f"{name!r} is not a FlowAutoencoder file (or a damaged one): {exc}") from None
+        return model.to(map_location).eval() if map_location is not None else model.eval()
+
+    @classmethod
+    def _from_blob(cls, blob):
+        import inspect
+
         if not isinstance(blob, dict) or blob.get("format") != _FORMAT:
-            raise ValueError(f"{os.fspath(path)!r} is not a FlowAutoencoder file written by FlowAutoencoder.save")
-        model = cls(**blob["config"])
-        model.load_state_dict(blob["state_dict"])
-        return model.eval()
+            raise _BadModelFile("no FlowAutoencoder format tag")
+        if set(blob) != {"format", "config", "state_dict"}:
+            raise _BadModelFile(f"unexpected keys {sorted(map(str, blob))}")
+        config, state = blob["config"], blob["state_dict"]
+        params = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        if not isinstance(config, dict) or set(config) != params:
+            raise _BadModelFile(f"config must have exactly the keys {sorted(params)}")
+        if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                  for k, v in state.items()):
+            raise _BadModelFile("state_dict must map names to tensors")
+        sizes = ("dim", "latent_dim", "depth", "hidden", "n_components", "flow_prior_depth", "flow_prior_hidden")
+        if not all(type(config[k]) is int and 0 <= config[k] <= 2**31 for k in sizes):
+            raise _BadModelFile(f"config sizes {sizes} must be non-negative integers")
+        c = config  # a generous bound on the parameters the config implies, before building anything
+        implied = ((c["depth"] + 1) * (3 * c["dim"] * c["hidden"] + c["hidden"] ** 2 + c["dim"] ** 2)
+                   + c["n_components"] * (c["latent_dim"] + 1) ** 2
+                   + (c["flow_prior_depth"] + 1) * (3 * c["latent_dim"] * c["flow_prior_hidden"] + c["flow_prior_hidden"] ** 2))
+        stored = sum(int(v.numel()) for v in state.values())
+        if implied > 16 * stored + 10**6:
+            raise _BadModelFile(f"the config implies about {implied} parameters but the file stores {stored}")
+        try:
+            model = cls(**config)
+        except (TypeError, ValueError) as exc:
+            raise _BadModelFile(f"invalid config: {exc}") from None
+        expected = model.state_dict()
+        if set(state) != set(expected):
+            missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+            raise _BadModelFile(f"state_dict keys differ (missing {missing[:5]}, unexpected {extra[:5]})")
+        for k, v in expected.items():
+            t = state[k]
+            if t.shape != v.shape or t.dtype != v.dtype:
+                raise _BadModelFile(f"tensor {k!r} has shape {tuple(t.shape)} and dtype {t.dtype}, "
+                                    f"expected {tuple(v.shape)} and {v.dtype}")
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise _BadModelFile(f"tensor {k!r} holds NaN or inf")
+        model.load_state_dict(state)
+        return model
 
     def extra_repr(self) -> str:
         c = self.config

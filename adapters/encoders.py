@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._validation import as_matrix, check_int
+from ._validation import as_matrix, check_device, check_int
 
 __all__ = ["latent_cloud"]
 
@@ -66,6 +66,7 @@ def latent_cloud(model, X, *, batch_size: int = 1024, device=None):
     from .autoencoder import FlowAutoencoder
 
     batch_size = check_int(batch_size, "batch_size", low=1)
+    device = check_device(device)
     X = as_matrix(X, "X")
     n = X.shape[0]
     batches = [X[i:i + batch_size] for i in range(0, n, batch_size)]
@@ -79,7 +80,7 @@ def latent_cloud(model, X, *, batch_size: int = 1024, device=None):
 
     if isinstance(model, torch.nn.Module):
         dev, dtype = _module_ref(model)
-        dev = torch.device(device) if device is not None else dev
+        dev = device if device is not None else dev
         was_training = model.training
         model.eval()
         try:

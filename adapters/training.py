@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._validation import as_matrix, check_int, to_tensor
+from ._validation import as_matrix, check_int, check_real, check_seed, to_tensor
 
 __all__ = ["FitHistory", "fit", "split_indices"]
 
@@ -182,11 +182,13 @@ def _fit(model, X, *, epochs, batch_size, lr, weight_decay, val_fraction, X_val,
     epochs = check_int(epochs, "epochs", low=1)
     batch_size = check_int(batch_size, "batch_size", low=1)
     patience = check_int(patience, "patience", low=1)
-    if not 0.0 <= float(val_fraction) < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    seed = model.seed if seed is None else check_int(seed, "seed")
+    val_fraction = check_real(val_fraction, "val_fraction", low=0, high=1, high_open=True)
+    lr = check_real(lr, "lr", low=0, low_open=True)
+    weight_decay = check_real(weight_decay, "weight_decay", low=0)
+    grad_clip = check_real(grad_clip, "grad_clip", low=0, low_open=True)
+    adversarial_weight = check_real(adversarial_weight, "adversarial_weight", low=0)
+    anneal_sigma = check_real(anneal_sigma, "anneal_sigma", low=0, low_open=True, allow_none=True)
+    seed = model.seed if seed is None else check_seed(seed, allow_none=False)
     ref = model.log_sigma
     X = to_tensor(as_matrix(X, "X", width=model.dim, min_rows=2), dtype=ref.dtype, device=ref.device)
     if X_val is not None:

@@ -145,9 +145,12 @@ def _point_gap(lo, hi, N, X, q):
 
 @njit(cache=True, inline="always")
 def _insert(best_d, best_i, r, dist, p):
-    """Put (dist, p) into row r of the k-best lists, kept sorted (dist beats the current k-th)."""
+    """Put (dist, p) into row r of the k-best lists, kept sorted (dist beats the current k-th, or
+    the list is not full yet)."""
     t = best_d.shape[1] - 1
-    while t > 0 and best_d[r, t - 1] > dist:
+    # empty slots (index -1, distance inf) are passed over too, so an infinite distance fills the
+    # first empty slot rather than the last; for finite distances the second test never decides
+    while t > 0 and (best_d[r, t - 1] > dist or best_i[r, t - 1] < 0):
         best_d[r, t] = best_d[r, t - 1]
         best_i[r, t] = best_i[r, t - 1]
         t -= 1
@@ -196,7 +199,9 @@ def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k, out_d, out_i):
                         for j in range(d):  # no early exit: the full loop vectorises
                             diff = Xs[q, j] - Xs[p, j]
                             dist += diff * diff
-                        if dist < worst:
+                        # the second test fills the list even with infinite distances, so no
+                        # row is ever left with index -1 (which later kernels would write through)
+                        if dist < worst or best_i[r, k - 1] < 0:
                             _insert(best_d, best_i, r, dist, p)
                             worst = best_d[r, k - 1]
                 bound = 0.0
@@ -270,7 +275,7 @@ def nearest_with_label(Xs, start, end, left, right, lo, hi, node_label, label, q
                     for j in range(d):
                         diff = queries[q, j] - Xs[p, j]
                         dist += diff * diff
-                    if dist < out_d[q, k - 1]:
+                    if dist < out_d[q, k - 1] or out_i[q, k - 1] < 0:
                         _insert(out_d, out_i, q, dist, p)
             else:
                 a, b = left[N], right[N]

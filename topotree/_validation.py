@@ -1,6 +1,7 @@
 """Argument checks run once, at the public boundary (in the spirit of scikit-learn's ``check_array``)."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -79,6 +80,111 @@ def check_fraction(value, name, allow_none=True):
 
 
 def check_choice(value, name, choices):
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
+
+
+# Squared distances are exact up to rounding (and scale exactly with the points under a power of
+# two) while every coordinate difference squared, and their sums, are normal float64 numbers. Points
+# whose spread lies in [2**-SCALE_EXP, 2**SCALE_EXP] (and coordinates below 2**SCALE_EXP / sqrt(d))
+# are used as given; others are multiplied by a power of two, which is exact, first.
+SCALE_EXP = 300
+
+
+def scale_exponent(X, name="X"):
+    """The power of two E such that the distances are computed on ``X * 2**-E`` (0 when X is in the
+    safe range, so ordinary input is used exactly as given).
+
+    ``X`` must already be a finite float64 (n, d) array. The safe range: the largest coordinate
+    spread (max - min of a column) is 0 or at least ``2**-SCALE_EXP``, and every coordinate times
+    sqrt(d) is at most ``2**SCALE_EXP``; then no squared distance, or sum of them, overflows, and
+    none of the coordinate differences that matter at the data's scale underflows. Outside it, E
+    brings the spread to [0.5, 1). Raises ValueError when no power of two helps (coordinates more
+    than ``2**(2 * SCALE_EXP)`` times larger than the spread).
+    """
+    n, d = X.shape
+    big = float(np.abs(X).max())
+    half = 0.5 * X  # exact for normal numbers; no overflow in max - min
+    half_spread = float((half.max(axis=0) - half.min(axis=0)).max())  # the spread is twice this
+    spread = 2.0 * half_spread  # for the message only (inf when the spread exceeds float64)
+    root_d = math.sqrt(d)
+    lim = 2.0 ** SCALE_EXP
+    if big * root_d <= lim and (half_spread == 0.0 or half_spread >= 0.5 / lim):
+        return 0
+    # spread = m * 2**e with 0.5 <= m < 1 (from the half spread, which never overflows)
+    e = math.frexp(half_spread)[1] + 1 if half_spread > 0 else math.frexp(big)[1]
+    if math.log2(big) - e + math.log2(root_d) > SCALE_EXP:
+        raise ValueError(
+            f"{name} spans too many orders of magnitude: coordinates up to {big:.3g} but a spread of only "
+            f"{spread:.3g}, so squared distances cannot be represented in float64; centre {name} "
+            f"(subtract a typical point) first")
+    return e
+
+
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed, name="seed", allow_none=True, allow_generator=False):
+    """A seed: None (if allowed), an int in [0, 2**63 - 1] (numpy ints too), or a numpy Generator."""
+    if seed is None and allow_none:
+        return None
+    if allow_generator and isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be an integer in [0, 2**63 - 1]"
+                        f"{' or a numpy Generator' if allow_generator else ''}, got {type(seed).__name__} {seed!r}")
+    seed = int(seed)
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{name} must be in [0, 2**63 - 1], got {seed}")
+    return seed
+
+
+def check_real(value, name, *, low=None, high=None, low_open=False, high_open=False, allow_none=False):
+    """A finite real number (Python or numpy scalar) within the bounds, as a Python float."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    lo_ok = low is None or (value > low if low_open else value >= low)
+    hi_ok = high is None or (value < high if high_open else value <= high)
+    if not math.isfinite(value) or not lo_ok or not hi_ok:
+        lo_s = "" if low is None else f"{'>' if low_open else '>='} {low}"
+        hi_s = "" if high is None else f"{'<' if high_open else '<='} {high}"
+        rng = " and ".join(x for x in (lo_s, hi_s) if x)
+        raise ValueError(f"{name} must be finite{' and ' + rng if rng else ''}, got {value}")
+    return value
+
+
+MAX_SAMPLE_VALUES = 2**30  # numbers per sample (8 GiB of float64): a larger request is a mistake
+
+
+def check_sample_size(m, dim, name="n"):
+    m = check_int(m, name, low=1)
+    if m * max(int(dim), 1) > MAX_SAMPLE_VALUES:
+        raise ValueError(f"{name}={m} points of {dim} dims would need {m * dim * 8 / 2**30:.3g} GiB; "
+                         f"at most {MAX_SAMPLE_VALUES} values per call (draw in batches)")
+    return m
+
+
+def check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def as_numpy(values):
+    """An array from what a user callable returned: numpy, lists, or a tensor of any framework
+    (detached and moved to the CPU first when it has ``detach``/``cpu``, as torch tensors do;
+    topotree never imports torch)."""
+    if hasattr(values, "detach") and callable(values.detach):
+        values = values.detach()
+        if hasattr(values, "cpu") and callable(values.cpu):
+            values = values.cpu()
+        if hasattr(values, "numpy") and callable(values.numpy):
+            values = values.numpy()
+    try:
+        return np.asarray(values)
+    except Exception as exc:
+        raise TypeError(f"could not read the values as a numeric array: {exc}") from None

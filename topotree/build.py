@@ -1,13 +1,15 @@
 """``build_tree``: the density cluster tree of a point cloud."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._assemble import assemble
 from .disjoint_set import ds_find, ds_new, ds_union
 from ._merge import merge_tree_kernel, owners_from_basins
 from ._renumber import relabel, scatter, scatter_relabel
-from ._validation import check_choice, check_int, check_points, check_vector
+from ._validation import as_numpy, check_bool, check_choice, check_int, check_points, check_vector, scale_exponent
 from .density import knn_log_density
 from .graph import adjacency, bridge_components, earlier_adjacency, knn_local
 from .tree import ClusterTree
@@ -74,6 +76,7 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
     X = check_points(X, "X")
     n, d = X.shape
     backend = check_choice(backend, "backend", {"numba", "gudhi"})
+    connect = check_bool(connect, "connect")
     if k is None:
         if n < 2:
             raise ValueError(f"X has {n} point; at least 2 are needed to build a neighbour graph")
@@ -82,6 +85,11 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
         k = check_int(k, "k", low=1)
         if n < k + 1:
             raise ValueError(f"X has {n} points but k={k} neighbours need at least k + 1 = {k + 1} points")
+    # distances are computed on X * 2**-E: E = 0 for ordinary data (X used exactly as given); for
+    # data whose squared distances would overflow or underflow, a power of two (exact) that brings
+    # the spread to [0.5, 1). The tree is then that of the rescaled points, levels shifted back.
+    E = scale_exponent(X, "X")
+    Xd = np.ldexp(X, -E) if E else X
     if neighbors is not None:
         nb = np.asarray(neighbors)
         if nb.ndim != 2 or nb.shape[0] != n:
@@ -98,7 +106,7 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
     else:
         # work in the KD-tree's numbering (near points, near numbers: cache-friendly passes below);
         # everything is mapped back to the caller's numbering at the end
-        perm, nb, dist, tree = knn_local(X, k, progress=progress)
+        perm, nb, dist, tree = knn_local(Xd, k, progress=progress)
     if log_density is None:
         f = knn_log_density(dist, d)
         kind = "knn"
@@ -108,7 +116,7 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
                 values = log_density(X)
             except Exception as exc:
                 raise ValueError(f"log_density callable failed on X of shape {X.shape}: {exc}") from exc
-            values = np.asarray(values)
+            values = as_numpy(values)
             if values.ndim == 2 and values.shape[1] == 1:
                 values = values[:, 0]
             f = check_vector(values, n, "log_density(X)")
@@ -117,16 +125,26 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
         f = f if perm is None else f[perm]
         kind = "given"
     if connect:
-        bridges = bridge_components(X if tree is None else tree[0], nb, tree=tree)
+        bridges = bridge_components(Xd if tree is None else tree[0], nb, tree=tree)
     else:
         bridges = np.zeros((0, 2), dtype=np.int64)
     # ties (two points that are each other's k-th neighbour share r_k) are broken by an intrinsic
     # key, the mean log-distance to the neighbours, then by the caller's point index, so the tree
     # does not depend on the points' order or on the internal numbering
     order = _order(f, dist, perm)
-    del dist, tree  # not needed any more: free them before the graph passes
+    if E and kind == "knn":  # r = r_scaled * 2**E: log f = log f_scaled - d E log 2 (order unchanged)
+        f = f - d * E * math.log(2.0)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
+    if dist is not None:
+        # a point with k or more exact copies lists only k of them: which ones depends on the
+        # points' order, and copies that list each other by chance split into zero-persistence
+        # leaves. Each group of such copies is chained in the order the points enter, so the
+        # group is one component from its first copy on, whatever the order of the input.
+        chains = _duplicate_chains(Xd if tree is None else tree[0], dist, rank)
+        if chains.shape[0]:
+            bridges = np.concatenate([bridges, chains])
+    del dist, tree  # not needed any more: free them before the graph passes
     if backend == "numba":
         parent, vertex, owner, basin = merge_tree_kernel(order, *earlier_adjacency(nb, bridges, rank))
     else:
@@ -157,6 +175,20 @@ def _order(f, dist, perm=None):
         o = np.lexsort((sub if perm is None else perm[sub], tie, -f[sub]))
         order[runs] = sub[o]
     return order
+
+
+def _duplicate_chains(Xs, dist, rank):
+    """Edges chaining, in rank order, each group of exact copies that have k or more copies (k-th
+    neighbour distance 0); (0, 2) when there are none."""
+    full = np.flatnonzero(dist[:, -1] == 0)
+    if full.shape[0] < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    _, group = np.unique(Xs[full] + 0.0, axis=0, return_inverse=True)  # + 0.0: -0.0 and 0.0 alike
+    group = group.ravel()
+    o = np.lexsort((rank[full], group))
+    members, group = full[o], group[o]
+    same = group[1:] == group[:-1]
+    return np.column_stack([members[:-1][same], members[1:][same]]).astype(np.int64)
 
 
 def _to_caller(perm, f, order, nb, bridges, arrays):

@@ -41,11 +41,7 @@ def _load_array(path, key=None, what="points"):
                     raise CLIError(f"{str(path)!r} has no array {key!r} (it has {keys})")
                 arr = z[key]
         elif suffix in (".csv", ".txt", ".tsv", ".dat"):
-            delim = "," if suffix == ".csv" else ("\t" if suffix == ".tsv" else None)
-            try:
-                arr = np.loadtxt(path, delimiter=delim, ndmin=2)
-            except ValueError:  # a header line
-                arr = np.loadtxt(path, delimiter=delim, ndmin=2, skiprows=1)
+            arr = _read_text_table(path, "," if suffix == ".csv" else ("\t" if suffix == ".tsv" else None))
         else:
             raise CLIError(f"{what} file must be .npy, .npz, .csv or .txt, got {str(path)!r}")
     except CLIError:
@@ -56,6 +52,32 @@ def _load_array(path, key=None, what="points"):
         raise CLIError(f"could not read {str(path)!r}: {exc}") from None
     if key is not None and suffix != ".npz":
         raise CLIError(f"--key only applies to .npz files, not {str(path)!r}")
+    return arr
+
+
+def _read_text_table(path, delim):
+    """A delimited text table. The first line is a header only if one of its fields is not a
+    number, and then it must name as many columns as the rows have; every row must have the same
+    number of values (a ragged or wider first row is an error, not a header)."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    if b"\0" in head:
+        raise ValueError("it is binary, not a text table")
+    first = next((line for line in head.decode("utf-8", "replace").splitlines()
+                  if line.strip() and not line.lstrip().startswith("#")), "")
+    fields = [x.strip() for x in (first.split(delim) if delim else first.split())]
+
+    def is_number(x):
+        try:
+            float(x)
+            return True
+        except ValueError:
+            return False
+
+    header = bool(fields) and not all(is_number(x) for x in fields)
+    arr = np.loadtxt(path, delimiter=delim, ndmin=2, skiprows=1 if header else 0, encoding="utf-8")
+    if header and arr.size and len(fields) != arr.shape[1]:
+        raise ValueError(f"the header line has {len(fields)} fields but the rows have {arr.shape[1]} values")
     return arr
 
 
@@ -115,6 +137,8 @@ def _check_out(path, suffixes, what):
         raise CLIError(f"{what} must end in {' or '.join(suffixes)}, got {str(p)!r}")
     if not p.parent.exists():
         raise CLIError(f"directory of {what} does not exist: {str(p.parent)!r}")
+    if p.is_dir():
+        raise CLIError(f"{what} is a directory: {str(p)!r}")
     return p
 
 
@@ -164,6 +188,8 @@ def _tree_args(p):
 def _tree_run(args):
     from .build import build_tree
 
+    if args.k is not None and args.k < 1:
+        raise CLIError(f"--k must be >= 1, got {args.k}")
     out = _check_out(args.out, (".json", ".npz"), "--out")
     fig = _check_out(args.plot, _FIGURES, "--plot") if args.plot else None
     X = load_points(args.points, args.key)
@@ -232,6 +258,8 @@ def _plot_args(p):
 
 
 def _plot_run(args):
+    if not 10 <= args.dpi <= 2400:
+        raise CLIError(f"--dpi must be between 10 and 2400, got {args.dpi}")
     out = _check_out(args.out, _FIGURES, "--out")
     t = _load_tree(args.tree)
     _save_figure(t, out, kind=args.kind, y=args.y, dpi=args.dpi)
@@ -316,6 +344,9 @@ def main(argv=None) -> int:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     except OSError as exc:
         msg = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+    except (MemoryError, RecursionError, OverflowError, ArithmeticError, RuntimeError) as exc:
+        # no traceback even for what slipped through: one line, exit status 2
+        msg = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'failed'}"
     print(f"topotree: error: {msg}", file=sys.stderr)
     return 2
 

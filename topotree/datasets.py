@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
+from ._validation import check_int, check_points, check_real, check_sample_size, check_seed
+
 __all__ = ["GaussianMixture", "hierarchical_mixture", "warp_and_move"]
 
 
@@ -48,7 +50,8 @@ class GaussianMixture:
         >>> X.shape, labels.shape
         ((200, 2), (200,))
         """
-        rng = np.random.default_rng(seed)
+        n = check_sample_size(n, self.means.shape[1], "n")
+        rng = np.random.default_rng(check_seed(seed, allow_generator=True))
         labels = rng.choice(self.weights.shape[0], size=n, p=self.weights)
         return _draw(self.means, self._chol, labels, rng.normal(size=(n, self.means.shape[1]))), labels
 
@@ -67,7 +70,9 @@ def warp_and_move(X, seed=None, warp=0.0):
     >>> Y.shape
     (3, 3)
     """
-    rng = np.random.default_rng(seed)
+    X = check_points(X, "X")
+    warp = check_real(warp, "warp", low=0)
+    rng = np.random.default_rng(check_seed(seed, allow_generator=True))
     X = np.asarray(X, dtype=np.float64)
     d = X.shape[1]
     scale = np.sqrt(np.mean(np.sum((X - X.mean(0)) ** 2, axis=1)) / d)
@@ -126,7 +131,14 @@ def hierarchical_mixture(n=4000, dim=2, n_leaves=6, *, n_groups=None, separation
     >>> m.X.shape, len(set(m.labels.tolist()))
     ((1000, 3), 5)
     """
-    rng = np.random.default_rng(seed)
+    dim = check_int(dim, "dim", low=1)
+    n = check_sample_size(n, dim, "n")
+    n_leaves = check_int(n_leaves, "n_leaves", low=1)
+    if n_groups is not None:
+        n_groups = check_int(n_groups, "n_groups", low=1)
+    separation = check_real(separation, "separation", low=0, low_open=True)
+    anisotropy = check_real(anisotropy, "anisotropy", low=1)
+    rng = np.random.default_rng(check_seed(seed, allow_generator=True))
     if n_groups is None:
         n_groups = max(1, int(round(np.sqrt(n_leaves)))) if n_leaves > 3 else 1
     n_groups = min(n_groups, n_leaves)

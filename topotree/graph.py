@@ -77,6 +77,8 @@ def knn_local(X, k, *, progress=None):
                 query_leaves(Xs, start, end, left, right, lo, hi, batch, k, dist, idx)
             bar.update(int((end[batch] - start[batch]).sum()))
         bar.close()
+        if idx.size and idx.min() < 0:  # cannot happen for finite points: never pass -1 on to the kernels
+            raise RuntimeError("kNN search left a neighbour list unfilled")
         return perm, idx, dist, (Xs, start, end, left, right, lo, hi)
     idx = np.empty((n, k + 1), dtype=np.int64)
     dist = np.empty((n, k + 1), dtype=np.float64)

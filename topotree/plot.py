@@ -28,12 +28,57 @@ def _check_tree(tree, name="tree"):
 
 
 def _new_ax(ax, figsize):
+    from matplotlib.axes import Axes
+
     if ax is not None:
+        if not isinstance(ax, Axes):
+            raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
         return ax
+    figsize = _check_figsize(figsize)
     import matplotlib.pyplot as plt
 
     _, ax = plt.subplots(figsize=figsize)
     return ax
+
+
+def _check_figsize(figsize):
+    from ._validation import check_real
+
+    try:
+        w, h = figsize
+    except (TypeError, ValueError):
+        raise TypeError(f"figsize must be a pair (width, height) in inches, got {figsize!r}") from None
+    return (check_real(w, "figsize width", low=0, low_open=True, high=1000),
+            check_real(h, "figsize height", low=0, low_open=True, high=1000))
+
+
+def _check_widths(max_width, min_width):
+    from ._validation import check_real
+
+    max_width = check_real(max_width, "max_width", low=0, low_open=True)
+    min_width = check_real(min_width, "min_width", low=0)
+    if min_width > max_width:
+        raise ValueError(f"min_width ({min_width}) must not exceed max_width ({max_width})")
+    return max_width, min_width
+
+
+def _check_cmap(cmap):
+    from matplotlib import colormaps
+    from matplotlib.colors import Colormap
+
+    if isinstance(cmap, Colormap):
+        return cmap
+    if not isinstance(cmap, str) or cmap not in colormaps:
+        raise ValueError(f"cmap must be a matplotlib colormap or its name, got {cmap!r}")
+    return cmap
+
+
+def _check_color(value, name):
+    from matplotlib.colors import is_color_like
+
+    if not is_color_like(value):
+        raise ValueError(f"{name} {value!r} is not a matplotlib colour")
+    return value
 
 
 def leaf_colors(n_leaves: int) -> np.ndarray:
@@ -208,6 +253,8 @@ def plot_dendrogram(tree, ax=None, *, y="log_density", color=None, cmap="viridis
     lay = dendrogram_layout(tree, y=y)
     leaves = lay["leaves"]
     L = leaves.shape[0]
+    cmap = _check_cmap(cmap)
+    max_width, min_width = _check_widths(max_width, min_width)
     if leaf_labels is not None and leaf_labels is not False:
         if isinstance(leaf_labels, str) or len(leaf_labels) != L:
             raise ValueError(f"leaf_labels must be a sequence of {L} strings (one per leaf)")
@@ -343,6 +390,9 @@ def plot_persistence(tree_or_diagram, ax=None, *, barcode=False, threshold="auto
     from matplotlib.collections import LineCollection
 
     fin, dims, ess, ess_dims, superlevel, auto_t = _read_diagram(tree_or_diagram)
+    from ._validation import check_int
+
+    max_bars = check_int(max_bars, "max_bars", low=1)
     if isinstance(threshold, str):
         if threshold != "auto":
             raise ValueError(f"threshold must be 'auto', a number or None, got {threshold!r}")
@@ -500,6 +550,13 @@ def plot_matching(tree_a, tree_b, matching=None, ax=None, *, y="log_density", ma
     from matplotlib.collections import LineCollection
     from matplotlib.colors import to_rgba
 
+    if isinstance(names, str) or not isinstance(names, (tuple, list)) or len(names) != 2 \
+            or not all(isinstance(x, str) for x in names):
+        raise ValueError(f"names must be a pair of strings (tree A, tree B), got {names!r}")
+    if not isinstance(leaf_labels, (bool, np.bool_)):
+        raise TypeError(f"leaf_labels must be True or False, got {type(leaf_labels).__name__} {leaf_labels!r}")
+    _check_color(line_color, "line_color")
+    max_width, min_width = _check_widths(max_width, min_width)
     tree_a = _check_tree(tree_a, "tree_a")
     tree_b = _check_tree(tree_b, "tree_b")
     pairs, conf = _read_pairs(matching, tree_a.n_nodes, tree_b.n_nodes)
@@ -601,7 +658,7 @@ def plot_embedding(X, tree, ax=None, *, core=False, contour=True, log_density=No
     >>> len(ax.collections[0].get_offsets())
     600
     """
-    from ._validation import check_int, check_points
+    from ._validation import check_int, check_points, check_real, check_seed
 
     tree = _check_tree(tree)
     X = check_points(X, "X")
@@ -609,6 +666,8 @@ def plot_embedding(X, tree, ax=None, *, core=False, contour=True, log_density=No
     if n != tree.n_points:
         raise ValueError(f"X has {n} points but the tree was built on {tree.n_points}")
     max_points = check_int(max_points, "max_points", low=1)
+    seed = check_seed(seed, allow_none=True, allow_generator=True)
+    point_size = check_real(point_size, "point_size", low=0, allow_none=True)
     if log_density is not None and not callable(log_density):
         raise TypeError("log_density must be a callable (m, d) -> (m,) or None")
     ax = _new_ax(ax, figsize)
