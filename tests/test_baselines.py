@@ -77,3 +77,10 @@ def test_kmeans_qap_easy_case(seed):
     B = (1.7 * mix.X @ Q + 3.0)[perm]
     al = baselines.kmeans_qap_align(mix.X, B, "affine", n_clusters=4)
     assert _acc(al, mix.X, B, mix.labels, mix.labels[perm]) > 0.99
+
+
+@pytest.mark.parametrize("fn", ["random_orthogonal", "kmeans_qap_align"])
+def test_baseline_seeds_checked(fn):
+    X = np.random.default_rng(0).normal(size=(100, 2))
+    with pytest.raises(ValueError, match="seed must be in"):
+        getattr(baselines, fn)(X, X, seed=2**70)

@@ -123,21 +123,28 @@ def scale_exponent(X, name="X"):
 
 
 MAX_SEED = 2**63 - 1
+SKLEARN_MAX_SEED = 2**32 - 1  # scikit-learn's random_state takes no larger seed
 
 
-def check_seed(seed, name="seed", allow_none=True, allow_generator=False):
-    """A seed: None (if allowed), an int in [0, 2**63 - 1] (numpy ints too), or a numpy Generator."""
+def check_seed(seed, name="seed", allow_none=True, allow_generator=False, high=MAX_SEED):
+    """A seed: None (if allowed), an int in [0, high] (numpy ints too), or a numpy Generator."""
     if seed is None and allow_none:
         return None
     if allow_generator and isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{name} must be an integer in [0, 2**63 - 1]"
+        raise TypeError(f"{name} must be an integer in [0, {_power(high)}]"
                         f"{' or a numpy Generator' if allow_generator else ''}, got {type(seed).__name__} {seed!r}")
     seed = int(seed)
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"{name} must be in [0, 2**63 - 1], got {seed}")
+    if not 0 <= seed <= high:
+        raise ValueError(f"{name} must be in [0, {_power(high)}], got {seed}")
     return seed
+
+
+def _power(high):
+    """``2**e - 1`` written as such when it is one, else the number."""
+    e = (high + 1).bit_length() - 1
+    return f"2**{e} - 1" if high + 1 == 1 << e else str(high)
 
 
 def check_real(value, name, *, low=None, high=None, low_open=False, high_open=False, allow_none=False):

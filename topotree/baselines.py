@@ -22,7 +22,7 @@ from ._icp import global_icp
 from ._nearest import chamfer
 from ._pot import import_pot
 from ._procrustes import KINDS, fit_map, normalized_weights
-from ._validation import check_choice, check_fraction, check_int, check_points
+from ._validation import SKLEARN_MAX_SEED, check_choice, check_fraction, check_int, check_points, check_seed
 from .align import Alignment
 
 __all__ = ["oracle_procrustes", "moment_align", "gromov_wasserstein_align", "kmeans_qap_align",
@@ -125,6 +125,7 @@ def gromov_wasserstein_align(A, B, transform="affine", *, n_sub=1000, seed=0, ma
         raise ImportError("gromov_wasserstein_align needs POT (pip install pot)") from exc
     A = check_points(A, "A", 3)
     B = check_points(B, "B", 3)
+    seed = check_seed(seed, allow_none=False, high=SKLEARN_MAX_SEED)
     transform = check_choice(transform, "transform", KINDS)
     n_sub = check_int(n_sub, "n_sub", low=3)
     rng = np.random.default_rng(seed)
@@ -166,6 +167,7 @@ def kmeans_qap_align(A, B, transform="affine", *, n_clusters=20, icp_rounds=5, n
 
     A = check_points(A, "A", 3)
     B = check_points(B, "B", 3)
+    seed = check_seed(seed, allow_none=False, high=SKLEARN_MAX_SEED)
     transform = check_choice(transform, "transform", KINDS)
     k = min(check_int(n_clusters, "n_clusters", low=2), A.shape[0], B.shape[0])
     n_init = check_int(n_init, "n_init", low=1)
@@ -206,6 +208,7 @@ def random_orthogonal(A, B, transform="similarity", *, seed=0):
     """A random semi-orthogonal map, scaled by the ratio of spreads, means matched (chance level)."""
     A = check_points(A, "A")
     B = check_points(B, "B")
+    seed = check_seed(seed, allow_none=False, high=SKLEARN_MAX_SEED)
     rng = np.random.default_rng(seed)
     G = rng.normal(size=(A.shape[1], B.shape[1]))
     U, _, Vt = np.linalg.svd(G, full_matrices=False)
@@ -220,6 +223,7 @@ def anchor_procrustes(A, B, pairs, k, transform="affine", *, seed=0, ridge=0.1):
     """Procrustes on k randomly chosen known pairs (Maiorca et al. 2023)."""
     A = check_points(A, "A")
     B = check_points(B, "B")
+    seed = check_seed(seed, allow_none=False, high=SKLEARN_MAX_SEED)
     transform = check_choice(transform, "transform", KINDS)
     ridge = check_fraction(ridge, "ridge", allow_none=False)
     p = _pairs_arg(pairs, A.shape[0], B.shape[0])
@@ -237,6 +241,7 @@ def relative_representation(A, B, pairs, k, *, seed=0):
     """
     A = check_points(A, "A")
     B = check_points(B, "B")
+    seed = check_seed(seed, allow_none=False, high=SKLEARN_MAX_SEED)
     p = _pairs_arg(pairs, A.shape[0], B.shape[0])
     k = check_int(k, "k", low=1, high=p.shape[0])
     sel = p[np.random.default_rng(seed).choice(p.shape[0], k, replace=False)]
@@ -254,6 +259,7 @@ def permutation_align(A, B, pairs, k=None, *, seed=0):
     absolute correlations over (k of) the known pairs; centred, scaled by the ratio of spreads."""
     A = check_points(A, "A")
     B = check_points(B, "B")
+    seed = check_seed(seed, allow_none=False, high=SKLEARN_MAX_SEED)
     p = _pairs_arg(pairs, A.shape[0], B.shape[0])
     if k is not None:
         k = check_int(k, "k", low=2, high=p.shape[0])

@@ -119,3 +119,29 @@ def test_align_equal_weight_clusters_whitened_many_dims():
     acc = metrics.label_transfer_accuracy(al.transform(A), mix.labels, B, lb)
     oracle = baselines.oracle_procrustes(A, B, "affine", labels_a=mix.labels, labels_b=lb)
     assert acc >= 0.95 * metrics.label_transfer_accuracy(oracle.transform(A), mix.labels, B, lb)
+
+
+@pytest.mark.parametrize("kw, err, match", [
+    (dict(ridge=-5.0), ValueError, "ridge must be finite and >= 0"),
+    (dict(ridge=float("nan")), ValueError, "ridge must be finite"),
+    (dict(ridge="1"), TypeError, "ridge must be a real number"),
+    (dict(seed=2**70), ValueError, "seed must be in"),
+    (dict(seed=1.5), TypeError, "seed must be an integer"),
+    (dict(allow_reflection="yes"), TypeError, "allow_reflection must be True or False"),
+])
+def test_align_checks_every_argument(kw, err, match):
+    rng = np.random.default_rng(0)
+    with pytest.raises(err, match=match):
+        align(rng.normal(size=(200, 2)), rng.normal(size=(200, 2)), density="knn", **kw)
+
+
+def test_align_extreme_scales_are_rescaled_exactly():
+    # coordinates whose squared distances leave float64 are rescaled by powers of two (exact):
+    # the map is the one found on the rescaled clouds, in the original units
+    m = hierarchical_mixture(800, dim=3, n_leaves=4, seed=0)
+    B = m.X @ rot(3, 1)
+    for ca, cb in ((1e200, 1e100), (1e-200, 1e-100), (1e250, 1.0)):
+        al = align(m.X * ca, B * cb, density="knn")
+        assert np.abs(al.transform(m.X * ca) - B * cb).max() < 1e-9 * cb
+    with pytest.raises(ValueError, match="cannot be represented in float64"):
+        align(m.X * 1e200, B * 1e-200, density="knn")

@@ -191,6 +191,10 @@ def test_merge_distortion_errors():
         tt.merge_distortion(a, a, levels="rank")
     with pytest.raises(TypeError, match="n_pairs"):
         tt.merge_distortion(a, a, n_pairs=1.5)
+    with pytest.raises(ValueError, match="n_pairs must be <="):
+        tt.merge_distortion(a, a, n_pairs=10**12)  # would allocate terabytes
+    with pytest.raises(ValueError, match="seed must be in"):
+        tt.merge_distortion(a, a, n_pairs=10, seed=-1)
 
 
 def test_wasserstein_without_pot_uses_hera(monkeypatch):

@@ -13,7 +13,8 @@ import numpy as np
 from .._icp import restricted_icp
 from .._nearest import chamfer
 from .._procrustes import KINDS, fit_map
-from .._validation import check_choice, check_fraction, check_int, check_points
+from .._validation import (SKLEARN_MAX_SEED, check_choice, check_fraction, check_int, check_points, check_seed,
+                           scale_exponent)
 from ..compare._matching import match_checked
 from ._anchors import anchors, node_pairs
 from ._density_choice import choose
@@ -159,9 +160,30 @@ def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="au
     A, B, tree_a, tree_b, opts = _validate(A, B, transform, tree_a, tree_b, density, k, icp_rounds, ridge,
                                            allow_reflection, max_points, n_candidates, use_matching,
                                            n_refine, seed)
+    ea, eb = scale_exponent(A, "A"), scale_exponent(B, "B")
+    if ea or eb:  # coordinates whose squared distances would leave float64: work on A 2^-ea, B 2^-eb
+        return _rescaled(_dispatch(np.ldexp(A, -ea), np.ldexp(B, -eb), tree_a, tree_b, opts), ea, eb)
+    return _dispatch(A, B, tree_a, tree_b, opts)
+
+
+def _dispatch(A, B, tree_a, tree_b, opts):
     if opts.density == "auto" and tree_a is None and tree_b is None:
         return _both_densities(A, B, opts)
     return _align_checked(A, B, tree_a, tree_b, opts)
+
+
+def _rescaled(al, ea, eb):
+    """The alignment of A 2^-ea to B 2^-eb as one of A to B: scaling by powers of two is exact, so
+    this is the map found on the rescaled clouds, expressed in the original units."""
+    Pa, Pb, w = al.anchors
+    M = np.ldexp(al.matrix, eb - ea)
+    if not np.isfinite(M).all() or np.count_nonzero(M) < np.count_nonzero(al.matrix):
+        raise ValueError(f"A and B differ in scale by about 2**{eb - ea}: the map between them cannot be "
+                         "represented in float64; rescale one of the clouds")
+    info = dict(al.info, scale_exponents=(ea, eb))
+    return replace(al, matrix=M, offset=np.ldexp(al.offset, eb),
+                   scale=float(np.ldexp(al.scale, eb - ea)), anchors=(np.ldexp(Pa, ea), np.ldexp(Pb, eb), w),
+                   residuals=np.ldexp(al.residuals, eb), info=info)
 
 
 # ---------------------------------------------------------------------------------------- phases
@@ -188,7 +210,7 @@ def _validate(A, B, transform, tree_a, tree_b, density, k, icp_rounds, ridge, al
     ridge = check_fraction(ridge, "ridge", allow_none=False)
     if not isinstance(allow_reflection, (bool, np.bool_)):
         raise TypeError(f"allow_reflection must be True or False, got {type(allow_reflection).__name__} {allow_reflection!r}")
-    seed = check_int(seed, "seed", low=0, high=2**32 - 1)
+    seed = check_seed(seed, allow_none=False, high=SKLEARN_MAX_SEED)
     opts = _Options(transform, density, k, icp_rounds, float(ridge), bool(allow_reflection), max_points,
                     n_candidates, use_matching, n_refine, seed)
     return A, B, tree_a, tree_b, opts

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._pot import import_pot
-from .._validation import check_choice, check_int
+from .._validation import check_choice, check_int, check_seed
+from ._params import MAX_SAMPLED_PAIRS
 from ._inputs import check_tree as _check_tree
 from ._matching import match_trees
 
@@ -153,7 +154,8 @@ def merge_distortion(tree, reference, *, reduce: str = "max", levels: str = "log
     if n < 2:
         raise ValueError("merge distortion needs at least 2 points")
     if n_pairs is not None:
-        n_pairs = check_int(n_pairs, "n_pairs", low=1)
+        n_pairs = check_int(n_pairs, "n_pairs", low=1, high=MAX_SAMPLED_PAIRS)
+    seed = check_seed(seed)
     if n_pairs is None and n <= 2000:
         pair_chunks = _all_pairs(n)
     else:

@@ -35,3 +35,6 @@ TWO_OPT_TOL = 1e-9  # an exchange must lower the objective by more than this
 
 # ---- confidence
 ALT_TOL = 0.05  # relative objective gap under which another local optimum is 'as good'
+
+# ---- merge distortion
+MAX_SAMPLED_PAIRS = 100_000_000  # sampled point pairs at most (two int64 arrays of 0.8 GB)
