@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 import topotree as tt
 from topotree.cli import main
-from topotree.tree import _ARRAYS, load_tree
+from topotree.tree import load_tree
+from topotree.tree._cluster_tree import _ARRAYS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -260,7 +261,7 @@ def test_round_trip_still_exact(tmp_path, tree, suffix):
 # ------------------------------------------------------------------ 4. atomic writes
 @pytest.mark.parametrize("suffix", [".json", ".npz"])
 def test_a_failed_tree_save_leaves_the_old_file(tmp_path, tree, suffix, monkeypatch):
-    import topotree.tree as T
+    import topotree.tree._cluster_tree as T
 
     path = tmp_path / f"a{suffix}"
     tree.save(path)
@@ -286,7 +287,7 @@ def test_a_killed_save_leaves_the_old_file(tmp_path, tree):
     tree.save(path)
     before = path.read_bytes()
     code = textwrap.dedent(f"""
-        import os, signal, numpy as np, topotree as tt, topotree.tree as T
+        import os, signal, numpy as np, topotree as tt, topotree.tree._cluster_tree as T
         def die(fh, **kw):
             fh.write(b"PK"); fh.flush(); os.kill(os.getpid(), signal.SIGKILL)
         T.np.savez_compressed = die
