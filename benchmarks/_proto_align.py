@@ -204,7 +204,25 @@ def _coupling_map(Xa, Xb, G):
     return _affine_fit(Xa, Yb, G.sum(1), 0.1)
 
 
-def align(A, B, *, n_screen=300, n_starts=12, n_keep=3, n_sub=800, refine="wp", nonlinear=False,
+def _centroid_screen(A, B, k, n_starts, rng, ot):
+    from sklearn.cluster import KMeans
+
+    out = []
+    ka = KMeans(min(k, len(A)), n_init=3, random_state=int(rng.integers(1 << 30))).fit(A)
+    kb = KMeans(min(k, len(B)), n_init=3, random_state=int(rng.integers(1 << 30))).fit(B)
+    Ca, Cb = ka.cluster_centers_, kb.cluster_centers_
+    wa = np.bincount(ka.labels_, minlength=len(Ca)) / len(A)
+    wb = np.bincount(kb.labels_, minlength=len(Cb)) / len(B)
+    Da, Db = np.sqrt(ot.dist(Ca, Ca)), np.sqrt(ot.dist(Cb, Cb))
+    Da, Db = Da / Da.max(), Db / Db.max()
+    for s in range(n_starts):
+        G0 = None if s == 0 else 0.5 * ot.emd(wa, wb, rng.random((len(wa), len(wb)))) + 0.5 * np.outer(wa, wb)
+        G, log = ot.gromov.gromov_wasserstein(Da, Db, wa, wb, "square_loss", G0=G0, log=True, max_iter=300)
+        out.append((float(log["gw_dist"]), _coupling_map(Ca, Cb, G)))
+    return out
+
+
+def align(A, B, *, n_screen=300, n_starts=100, n_keep=4, n_sub=800, refine="wp", nonlinear=False, screen_by="kmeans", n_centroids=40,
           seed=0) -> ProtoAlignment:
     """Correspondence-free affine map A -> B (see the module docstring)."""
     ot = import_pot()
@@ -217,10 +235,13 @@ def align(A, B, *, n_screen=300, n_starts=12, n_keep=3, n_sub=800, refine="wp", 
     ib = rng.choice(len(B), min(n_screen, len(B)), replace=False)
     p, q = ot.unif(len(ia)), ot.unif(len(ib))
     screen = []
-    for s in range(n_starts):
-        G0 = None if s == 0 else _random_coupling(p, q, rng)
-        loss, G = _gw(A[ia], B[ib], G0, ot)
-        screen.append((loss, _coupling_map(A[ia], B[ib], G)))
+    if screen_by == "points":
+        for s in range(n_starts):
+            G0 = None if s == 0 else _random_coupling(p, q, rng)
+            loss, G = _gw(A[ia], B[ib], G0, ot)
+            screen.append((loss, _coupling_map(A[ia], B[ib], G)))
+    else:  # quantized GW: k-means centroids with their masses, many cheap starts
+        screen = _centroid_screen(A, B, n_centroids, n_starts, rng, ot)
     screen.sort(key=lambda c: c[0])
     # stage 2: the best maps seed GW on larger subsamples (start: exact OT between T(A) and B)
     ja = rng.choice(len(A), min(n_sub, len(A)), replace=False)
@@ -238,6 +259,17 @@ def align(A, B, *, n_screen=300, n_starts=12, n_keep=3, n_sub=800, refine="wp", 
     elif refine == "soft":
         M, t = _soft_refine(A, B, M, t, rng, ot)
     tr = trust(A, B, lambda X: X @ M + t, seed=seed)
+    tr["w2_trust"] = tr.pop("trust")
+    # basin margin: how much lower the winner's GW loss is than that of the best final candidate that
+    # lands on a different map (RMS difference of the mapped clouds above half of B's spread)
+    TA, sb = A @ M + t, _rms(B)
+    dev = [float(np.sqrt(np.mean(np.sum((A @ c[2][0] + c[2][1] - TA) ** 2, 1)))) / sb for c in final[1:]]
+    rivals = [c[0] for c, d in zip(final[1:], dev) if d > 0.5]
+    margin = (min(rivals) - final[0][0]) / max(final[0][0], 1e-300) if rivals else 1.0
+    tr.update(agreement=dev, margin=margin, trust=float(margin / (margin + 0.02)))
+    tr["warning"] = (None if margin >= 0.01 else
+                     f"no correspondence stands out (GW-loss margin {margin:.3%} over a different map): "
+                     "nothing to align, or the alignment is unreliable")
     nl = _nonlinear(A, B, M, t, rng, ot) if nonlinear else None
     info = dict(seconds=time.perf_counter() - t0, screen=[c[0] for c in screen], final=[c[:2] for c in final], **tr)
     return ProtoAlignment(matrix=M, offset=t, trust=tr["trust"], warning=tr["warning"], info=info, nonlinear=nl)
