@@ -12,13 +12,14 @@ This is the only part of topotree that imports torch; the core ``topotree`` pack
 
 from .autoencoder import FlowAutoencoder
 from .encoders import latent_cloud
+from .mlp import AutoencoderHistory, MLPAutoencoder, fit_autoencoder
 from .flows import AdditiveCoupling, OrthogonalMixing, VolumePreservingFlow
 from .priors import FlowPrior, GaussianPrior, GMMPrior
 from .selection import PriorCandidate, select_prior
 from .training import FitHistory, fit
 
 __all__ = [
-    "FlowAutoencoder", "fit", "select_prior", "latent_cloud",
+    "FlowAutoencoder", "fit", "MLPAutoencoder", "fit_autoencoder", "AutoencoderHistory", "select_prior", "latent_cloud",
     "FitHistory", "PriorCandidate",
     "VolumePreservingFlow", "AdditiveCoupling", "OrthogonalMixing",
     "GMMPrior", "GaussianPrior", "FlowPrior",
