@@ -11,10 +11,10 @@ built-in leaf matcher), ``_anchors``, ``_selection`` (the score that ranks candi
 energy, mixture divergence), ``_density_choice`` (``pick_density``), ``_params`` (every tuning
 constant).
 """
+from ._align import align
 from ._density_choice import pick_density
 from ._diagnostics import chamfer_score, energy_distance
 from ._families import procrustes
-from ._pipeline import align
-from ._result import Alignment
+from ._result import Alignment, AlignmentWarning
 
-__all__ = ["Alignment", "align", "procrustes", "chamfer_score", "energy_distance", "pick_density"]
+__all__ = ["Alignment", "AlignmentWarning", "align", "procrustes", "chamfer_score", "energy_distance", "pick_density"]

@@ -5,8 +5,13 @@ import numpy as np
 
 from .._validation import check_points
 from ._diagnostics import energy, mixture_divergence
-from ._params import (DEFAULT_MIXTURE_SIZE, ENERGY_DISTANCE_POINTS, GAUSS_FINAL_ITER, MANY_DIMS,
-                      TIE_BREAK_WEIGHT)
+from ._params import (
+    DEFAULT_MIXTURE_SIZE,
+    ENERGY_DISTANCE_POINTS,
+    GAUSS_FINAL_ITER,
+    MANY_DIMS,
+    TIE_BREAK_WEIGHT,
+)
 from ._shapes import GaussianFit, assignment_divergence
 
 __all__ = ["pick_density", "choose"]

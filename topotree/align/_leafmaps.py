@@ -18,8 +18,15 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .._assignment import faq_map
-from ._params import (ENUMERATE_MAX_MAPS, FAQ_RESTARTS, LOCAL_SEARCH_ROUNDS, MAX_AMBIGUOUS_GROUP,
-                      SPECTRUM_FLOOR, SPECTRUM_WEIGHT, UNARY_SCALE)
+from ._params import (
+    ENUMERATE_MAX_MAPS,
+    FAQ_RESTARTS,
+    LOCAL_SEARCH_ROUNDS,
+    MAX_AMBIGUOUS_GROUP,
+    SPECTRUM_FLOOR,
+    SPECTRUM_WEIGHT,
+    UNARY_SCALE,
+)
 
 __all__ = ["LeafFeatures", "leaf_features", "candidate_leaf_maps", "maps_from_matching", "rematch"]
 

@@ -1,8 +1,8 @@
-"""``align``: correspondence-free alignment as a short sequence of named phases.
+"""The tree pipeline of ``align``: the map from matched cluster trees, as named phases.
 
-validate -> (density "auto": both densities, then :func:`pick_density`) -> subsample -> trees ->
-problem (leaf features, candidate leaf maps, selection scores) -> shape search (many dims) ->
-screen -> refine the finals -> moment correction -> result.
+(density "auto": both densities, then :func:`pick_density`) -> subsample -> trees -> problem (leaf
+features, candidate leaf maps, selection scores) -> shape search (many dims) -> screen -> refine
+the finals -> moment correction -> result.
 """
 from __future__ import annotations
 
@@ -12,40 +12,31 @@ import numpy as np
 
 from .._icp import restricted_icp
 from .._nearest import chamfer
-from .._procrustes import KINDS, fit_map
-from .._validation import (SKLEARN_MAX_SEED, check_choice, check_fraction, check_int, check_points, check_seed,
-                           scale_exponent)
+from .._procrustes import fit_map
 from ..compare._matching import match_checked
 from ._anchors import anchors, node_pairs
 from ._density_choice import choose
 from ._families import moment_corrected
 from ._leafmaps import candidate_leaf_maps, leaf_features, maps_from_matching, rematch
-from ._params import (ANCHOR_QUANTILES, FALLBACK_K, GAUSS_FINAL_ITER, KEEP_SCREENED, LEAF_WEIGHT, MANY_DIMS,
-                      MIN_TREE_POINTS, NEAR_TIE, NODE_WEIGHT, REMATCH_ROUNDS, SCREEN_POINTS, SELECTION_POINTS,
-                      SIGNATURE_MAPS)
-from ._result import Alignment, Candidate, LeafMatching
+from ._params import (
+    ANCHOR_QUANTILES,
+    GAUSS_FINAL_ITER,
+    KEEP_SCREENED,
+    LEAF_WEIGHT,
+    MANY_DIMS,
+    NEAR_TIE,
+    NODE_WEIGHT,
+    REMATCH_ROUNDS,
+    SCREEN_POINTS,
+    SELECTION_POINTS,
+    SIGNATURE_MAPS,
+)
+from ._result import Alignment, Candidate, LeafMatching, Options
 from ._selection import SelectionScore
 from ._shapes import GaussianFit, directional_variances, gaussian_search, signature_maps
-from ._trees import build, check_tree, growth_curves, subtree_leaves, twins
+from ._trees import build, growth_curves, subtree_leaves, twins
 
-__all__ = ["align"]
-
-
-@dataclass(frozen=True)
-class _Options:
-    """The checked parameters of one :func:`align` call."""
-
-    transform: str
-    density: str
-    k: int | None
-    icp_rounds: int
-    ridge: float
-    allow_reflection: bool
-    max_points: int
-    n_candidates: int
-    use_matching: str
-    n_refine: int
-    seed: int
+__all__ = ["align_on_trees"]
 
 
 @dataclass(frozen=True)
@@ -65,155 +56,18 @@ class _Problem:
     score_fn: SelectionScore
     screen_fn: SelectionScore
     tried: list
-    opts: _Options
+    opts: Options
 
     @property
     def many_dims(self) -> bool:
         return min(self.A.shape[1], self.B.shape[1]) > MANY_DIMS
 
 
-def align(A, B, transform="similarity", *, tree_a=None, tree_b=None, density="auto", k=None,
-          icp_rounds=5, ridge=0.1, allow_reflection=True, max_points=20000, n_candidates=24,
-          use_matching="auto", n_refine=3, seed=0) -> Alignment:
-    """Align two point clouds without point correspondences, from their matched cluster trees.
-
-    Leaves of the two density cluster trees are matched (by their growth curves and the
-    geometry of their centroids); matched nodes give anchor pairs (centroids of each node's
-    densest 100/50/25% points, plus the roots); a Procrustes-family map is fitted to them and
-    refined by ICP with mutual nearest neighbours restricted to matched clusters, keeping a step
-    only where the diagnostic ``score`` (symmetric Chamfer distance) improves. Several candidate
-    leaf matchings (ambiguous siblings) are tried and the one with the best selection score kept:
-    the Chamfer distance (above 8 dims the energy distance, which does not reward shrinking) plus
-    the leaf inconsistency (mapped points whose nearest B point lies in another leaf than the
-    matched one) plus, above 8 dims, the mean negative log-likelihood of each matched A leaf's
-    mapped points under a Gaussian fitted to its partner B leaf.
-
-    Above 8 dims (with d_a >= d_b) a wrong matching can fit every centroid as well as the right
-    one (equal-weight clusters of whitened clouds: their centroids form a near-regular simplex,
-    which any permutation maps onto itself). There the leaf map is chosen by the clusters'
-    shapes: candidates also come from a quadratic assignment of each leaf's variance along the
-    directions to the other leaves' centroids (in whitened coordinates, so affine-invariant), and
-    the map kept is the one under which one affine map carries every matched A leaf's Gaussian
-    closest (Kullback-Leibler) to its partner's, after a local search (exchanges of two leaves'
-    partners; whole subtrees sent onto subtrees). That map is then fitted as above, or taken
-    from the Gaussian fit when that scores better. When d_a < d_b the ``n_refine`` best
-    candidates are each refined by ICP and compared after it.
-
-    Parameters
-    ----------
-    A : (n_a, d_a) points in space A; B : (n_b, d_b) points in space B (n_a != n_b is fine).
-    transform : {"similarity", "orthogonal", "affine"}
-    tree_a, tree_b : ClusterTree, optional
-        Simplified trees of A and B (built with ``density`` when not given).
-    density : {"auto", "knn", "gmm"}
-        How the trees are built when not given. "knn": the kNN log-density on the points' own kNN
-        graph. "gmm": a diagonal Gaussian mixture with its size chosen by BIC; the tree is built on
-        the log-density of its marginal in the points' discriminant coordinates (the span of the
-        component means after whitening by the pooled within-component covariance), over the kNN
-        graph of those coordinates, which drops
-        the noise dimensions in which a kNN graph of 16-64-dim points links every cluster to every
-        other. "auto": both, keeping the alignment whose T(A) is closer
-        to B (:func:`pick_density`; twice the time). For latents with an exact density (e.g. a
-        normalising-flow autoencoder), build the trees yourself with
-        ``build_tree(X, log_density=exact).simplify()`` and pass them as ``tree_a``/``tree_b``.
-    k : neighbours for the trees (default :func:`topotree.default_k`).
-    icp_rounds : int, rounds of restricted ICP (0 switches it off).
-    ridge : float, affine only: pull towards the similarity fit (relative to A's variance).
-    allow_reflection : bool, allow det -1 (default True).
-    max_points : int, clouds larger than this are subsampled (uniformly) for the trees and the fit.
-    n_candidates : int, candidate leaf matchings scored by the diagnostic.
-    n_refine : int
-        Above 8 dims when d_a < d_b, how many of the best candidate matchings are refined by ICP
-        before the final choice (by the selection score after ICP).
-    use_matching : {"auto", "trees", "fallback"}
-        Where the leaf matching comes from: ``topotree.match_trees`` when available ("auto"), or
-        the built-in growth-curve + geometry matcher.
-    seed : int, for subsampling.
-
-    Returns
-    -------
-    Alignment
-
-    References
-    ----------
-    Chazal, F., Guibas, L. J., Oudot, S. Y. and Skraba, P. (2013). Persistence-based clustering in
-    Riemannian manifolds. J. ACM 60(6). Besl, P. J. and McKay, N. D. (1992). A method for
-    registration of 3-D shapes. IEEE TPAMI 14(2). Umeyama, S. (1991). IEEE TPAMI 13(4).
-    Schwarz, G. (1978). Estimating the dimension of a model. Ann. Statist. 6(2) (BIC). Fisher, R. A.
-    (1936). The use of multiple measurements in taxonomic problems. Ann. Eugenics 7(2)
-    (discriminant coordinates). Székely, G. J. and Rizzo, M. L. (2013). Energy statistics. J. Stat.
-    Plan. Inference 143(8). Vogelstein, J. T. et al. (2015). Fast approximate quadratic programming
-    for graph matching. PLoS ONE 10(4) (FAQ). Jian, B. and Vemuri, B. C. (2011). Robust point set
-    registration using Gaussian mixture models. IEEE TPAMI 33(8).
-
-    Examples
-    --------
-    >>> import numpy as np, topotree as tt
-    >>> from topotree.datasets import hierarchical_mixture
-    >>> m = hierarchical_mixture(2000, dim=3, n_leaves=5, seed=1)
-    >>> Q = np.linalg.qr(np.random.default_rng(2).normal(size=(3, 3)))[0]
-    >>> B = 2.0 * m.X @ Q + 5.0
-    >>> al = tt.align(m.X, B, "similarity")
-    >>> bool(np.abs(al.transform(m.X) - B).max() < 0.05 * np.abs(B).max())
-    True
-    """
-    A, B, tree_a, tree_b, opts = _validate(A, B, transform, tree_a, tree_b, density, k, icp_rounds, ridge,
-                                           allow_reflection, max_points, n_candidates, use_matching,
-                                           n_refine, seed)
-    ea, eb = scale_exponent(A, "A"), scale_exponent(B, "B")
-    if ea or eb:  # coordinates whose squared distances would leave float64: work on A 2^-ea, B 2^-eb
-        return _rescaled(_dispatch(np.ldexp(A, -ea), np.ldexp(B, -eb), tree_a, tree_b, opts), ea, eb)
-    return _dispatch(A, B, tree_a, tree_b, opts)
-
-
-def _dispatch(A, B, tree_a, tree_b, opts):
+def align_on_trees(A, B, tree_a, tree_b, opts):
+    """The tree pipeline on checked arguments (``opts``: :class:`~._result.Options`)."""
     if opts.density == "auto" and tree_a is None and tree_b is None:
         return _both_densities(A, B, opts)
     return _align_checked(A, B, tree_a, tree_b, opts)
-
-
-def _rescaled(al, ea, eb):
-    """The alignment of A 2^-ea to B 2^-eb as one of A to B: scaling by powers of two is exact, so
-    this is the map found on the rescaled clouds, expressed in the original units."""
-    Pa, Pb, w = al.anchors
-    M = np.ldexp(al.matrix, eb - ea)
-    if not np.isfinite(M).all() or np.count_nonzero(M) < np.count_nonzero(al.matrix):
-        raise ValueError(f"A and B differ in scale by about 2**{eb - ea}: the map between them cannot be "
-                         "represented in float64; rescale one of the clouds")
-    info = dict(al.info, scale_exponents=(ea, eb))
-    return replace(al, matrix=M, offset=np.ldexp(al.offset, eb),
-                   scale=float(np.ldexp(al.scale, eb - ea)), anchors=(np.ldexp(Pa, ea), np.ldexp(Pb, eb), w),
-                   residuals=np.ldexp(al.residuals, eb), info=info)
-
-
-# ---------------------------------------------------------------------------------------- phases
-def _validate(A, B, transform, tree_a, tree_b, density, k, icp_rounds, ridge, allow_reflection, max_points,
-              n_candidates, use_matching, n_refine, seed):
-    """Every argument checked once; returns the arrays, the trees and the options."""
-    A = check_points(A, "A")
-    B = check_points(B, "B")
-    transform = check_choice(transform, "transform", KINDS)
-    density = check_choice(density, "density", {"auto", "knn", "gmm"})
-    use_matching = check_choice(use_matching, "use_matching", {"auto", "trees", "fallback"})
-    icp_rounds = check_int(icp_rounds, "icp_rounds", low=0)
-    max_points = check_int(max_points, "max_points", low=100)
-    n_candidates = check_int(n_candidates, "n_candidates", low=1)
-    n_refine = check_int(n_refine, "n_refine", low=1)
-    if k is not None:
-        k = check_int(k, "k", low=2)
-    min_pts = max(MIN_TREE_POINTS, (k or FALLBACK_K) + 1)
-    for X, name in ((A, "A"), (B, "B")):
-        if X.shape[0] < min_pts:
-            raise ValueError(f"{name} has {X.shape[0]} points; at least {min_pts} are needed to build a cluster tree")
-    tree_a = check_tree(tree_a, A.shape[0], "tree_a", "A")
-    tree_b = check_tree(tree_b, B.shape[0], "tree_b", "B")
-    ridge = check_fraction(ridge, "ridge", allow_none=False)
-    if not isinstance(allow_reflection, (bool, np.bool_)):
-        raise TypeError(f"allow_reflection must be True or False, got {type(allow_reflection).__name__} {allow_reflection!r}")
-    seed = check_seed(seed, allow_none=False, high=SKLEARN_MAX_SEED)
-    opts = _Options(transform, density, k, icp_rounds, float(ridge), bool(allow_reflection), max_points,
-                    n_candidates, use_matching, n_refine, seed)
-    return A, B, tree_a, tree_b, opts
 
 
 def _both_densities(A, B, opts):

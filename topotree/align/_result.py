@@ -10,7 +10,7 @@ import numpy as np
 
 from .._validation import check_points
 
-__all__ = ["Alignment", "LeafMatching", "Candidate"]
+__all__ = ["Alignment", "AlignmentWarning", "LeafMatching", "Candidate", "Options"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,6 +32,11 @@ class Alignment:
         clouds were not given, as in :func:`procrustes`).
     mutual_nn : fraction of T(A)'s points whose nearest neighbour in B has them as its nearest
         neighbour too (NaN when not computed).
+    trust : float in [0, 1], calibrated across data sets (NaN where not computed): the neighbourhood
+        agreement of T(A)'s optimal-transport matching onto B, placed between a map that only matches
+        the first two moments (0) and B against a disjoint half of itself (1), times how clearly it
+        beats every substantially different map. Below 0.4 ``align``
+        warns (:class:`AlignmentWarning`): the clouds may share no structure.
     info : dict of extra diagnostics (trees, candidates tried, ICP steps accepted, ...).
     """
 
@@ -45,6 +50,7 @@ class Alignment:
     score: float = float("nan")
     mutual_nn: float = float("nan")
     info: dict = field(default_factory=dict, repr=False)
+    trust: float = float("nan")
 
     def __post_init__(self):
         for arr in (self.matrix, self.offset, self.residuals):
@@ -92,6 +98,28 @@ class LeafMatching:
     cost: float
     candidates_scores: tuple
 
+
+
+class AlignmentWarning(UserWarning):
+    """``align`` found no correspondence it can trust (see ``Alignment.trust``)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """The checked parameters of one :func:`topotree.align` call."""
+
+    transform: str
+    density: str
+    k: int | None
+    icp_rounds: int
+    ridge: float
+    allow_reflection: bool
+    max_points: int
+    n_candidates: int
+    use_matching: str
+    n_refine: int
+    seed: int
+    search: str = "auto"
 
 
 class Candidate(NamedTuple):

@@ -6,8 +6,15 @@ from __future__ import annotations
 import numpy as np
 
 from .._nearest import mean_dist, nearest
-from ._params import (ENERGY_POINTS, LEAF_GAUSSIAN_POINTS, LEAF_SHRINK, MANY_DIMS, SHAPE_CAP, SHAPE_WEIGHT,
-                      TWIN_MIN_FACTOR)
+from ._params import (
+    ENERGY_POINTS,
+    LEAF_GAUSSIAN_POINTS,
+    LEAF_SHRINK,
+    MANY_DIMS,
+    SHAPE_CAP,
+    SHAPE_WEIGHT,
+    TWIN_MIN_FACTOR,
+)
 
 __all__ = ["SelectionScore", "leaf_gaussians", "leaf_covariances"]
 

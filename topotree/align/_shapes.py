@@ -17,9 +17,21 @@ from scipy.stats import chi2
 
 from .._assignment import faq_map
 from .._procrustes import fit_map
-from ._params import (FAQ_RESTARTS, GAUSS_FINAL_ITER, GAUSS_FIT_BUDGET, GAUSS_FIT_ITER, GAUSS_MIN_FITS, GAUSS_N_FINAL,
-                      GAUSS_N_NEAR, GAUSS_SCREEN_ITER, GAUSS_SEARCH_MAPS, GAUSS_SEARCH_ROUNDS, GROUP_MOVE_MAX,
-                      ROBUST_QUANTILE, ROBUST_ROUNDS)
+from ._params import (
+    FAQ_RESTARTS,
+    GAUSS_FINAL_ITER,
+    GAUSS_FIT_BUDGET,
+    GAUSS_FIT_ITER,
+    GAUSS_MIN_FITS,
+    GAUSS_N_FINAL,
+    GAUSS_N_NEAR,
+    GAUSS_SCREEN_ITER,
+    GAUSS_SEARCH_MAPS,
+    GAUSS_SEARCH_ROUNDS,
+    GROUP_MOVE_MAX,
+    ROBUST_QUANTILE,
+    ROBUST_ROUNDS,
+)
 
 __all__ = ["GaussianFit", "assignment_divergence", "robust_moments", "directional_variances",
            "signature_maps", "gaussian_search"]

@@ -1,0 +1,95 @@
+"""Neighbourhood agreement, its refinement, the trust and the global search of align."""
+import warnings
+
+import numpy as np
+import pytest
+
+import topotree as tt
+from tests.helpers import rot
+from topotree.align import AlignmentWarning
+from topotree.align._agreement import AgreementContext, refine_by_agreement, trust
+from topotree.align._gw_starts import centroid_gw_maps
+from topotree.datasets import hierarchical_mixture
+
+
+def _pair(seed=0, n=1200, dim=4):
+    m = hierarchical_mixture(n, dim=dim, n_leaves=5, seed=seed)
+    M = 1.7 * rot(dim, seed + 1)
+    t = np.arange(dim, dtype=float)
+    return m, M, t
+
+
+def test_agreement_is_one_for_the_true_map_on_the_same_points_and_low_for_a_wrong_one():
+    m, M, t = _pair()
+    B = m.X @ M + t
+    ctx = AgreementContext(m.X[:400], B[:400], 10)
+    assert ctx.agreement(M, t) == 1.0
+    # send every cluster to the wrong place: a reflection through the centroid of the cloud
+    assert ctx.agreement(-M, t + 2 * (m.X[:400].mean(0) @ M)) < 0.7
+
+
+def test_agreement_is_invariant_under_similarity_of_either_cloud():
+    m, M, t = _pair(3)
+    Xb = m.sample(900, seed=4)[0]
+    B = Xb @ M + t
+    a = AgreementContext(m.X[:400], B[:400], 10).agreement(M, t)
+    S = 0.3 * rot(4, 9)
+    b = AgreementContext(m.X[:400] @ S + 5.0, B[:400], 10).agreement(np.linalg.inv(S) @ M, t - 5.0 * np.linalg.inv(S).sum(0) @ M)
+    assert abs(a - b) < 1e-9
+
+
+def test_refinement_recovers_a_similarity_from_a_perturbed_start():
+    m, M, t = _pair(5)
+    B = m.X @ M + t
+    ctx = AgreementContext(m.X[:500], B[:500], 10)
+    M0 = M + 0.15 * np.random.default_rng(0).normal(size=M.shape)
+    M1, t1, s1, ag = refine_by_agreement(ctx, M0, t + 0.3, "similarity")
+    assert ag >= ctx.agreement(M0, t + 0.3)
+    assert np.abs(M1 - M).max() < 1e-6 and np.abs(t1 - t).max() < 1e-6 and abs(s1 - 1.7) < 1e-6
+
+
+def test_trust_is_high_for_the_true_map_and_low_for_moments_only():
+    m, M, t = _pair(7, n=1500)
+    Xb = m.sample(1500, seed=8)[0]
+    ctx = AgreementContext.for_clouds(m.X, Xb @ M + t)
+    good = trust(ctx, ctx.agreement(M, t))
+    assert good.null < good.ceiling and good.score > 0.7 and good.uniqueness == 1.0
+    assert trust(ctx, good.null).score == 0.0
+    # as consistent, but another, different map fits as well: not trusted
+    assert trust(ctx, good.agreement, rival=good.agreement).score == 0.0
+
+
+def test_centroid_gw_starts_refined_by_agreement_find_a_rigid_motion():
+    # no trees involved: the GW starts on k-means centroids, each refined, the most agreeing kept
+    m, M, t = _pair(11)
+    M = M / 1.7
+    B = m.X @ M + t
+    ctx = AgreementContext(m.X[:500], B[:500], 10)
+    maps = centroid_gw_maps(m.X, B, "orthogonal", seed=0)
+    assert len(maps) >= 8
+    best = max((refine_by_agreement(ctx, Mc, tc, "orthogonal") for Mc, tc, _ in maps), key=lambda r: r[3])
+    assert best[3] == 1.0 and np.abs(best[0] - M).max() < 1e-6
+
+
+def test_align_reports_trust_and_warns_when_nothing_is_shared():
+    m, M, t = _pair(13)
+    Xb = m.sample(1000, seed=14)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AlignmentWarning)
+        al = tt.align(m.X, Xb @ M + t, "similarity")
+    assert al.trust > 0.5 and al.info["search"]["origin"]
+    assert np.abs(al.transform(m.X) - (m.X @ M + t)).max() < 0.1 * np.abs(Xb @ M).max()
+    # unrelated clouds: a structured mixture against structureless noise
+    noise = np.random.default_rng(0).normal(size=(1000, 4))
+    with pytest.warns(AlignmentWarning, match="no reliable correspondence"):
+        bad = tt.align(m.X, noise, "affine")
+    assert bad.trust < 0.4
+
+
+def test_search_trees_is_the_tree_pipeline_alone():
+    m, M, t = _pair(15, n=900, dim=3)
+    B = m.X @ M[:3, :3] + t[:3]
+    al = tt.align(m.X, B, search="trees", density="knn")
+    assert np.isnan(al.trust) and "search" not in al.info
+    with pytest.raises(ValueError, match="search must be one of"):
+        tt.align(m.X, B, search="everything")

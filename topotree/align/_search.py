@@ -1,0 +1,87 @@
+"""The global search of ``align`` (``search="auto"``): candidate maps from the matched trees and from
+Gromov-Wasserstein starts on k-means centroids, each refined by neighbourhood agreement, the most
+agreeing one kept, with its calibrated trust.
+
+Trees alone fail on the latents of ordinary non-linear networks when their leaves do not follow
+the classes (few, impure leaves: a wrong leaf map and anchors fitted to the wrong thing); GW on
+centroids alone fails where the two spaces' distances are too distorted. Each supplies starts the
+other misses; the agreement of the OT matching (see ``_agreement``) judges them all on the same
+points and needs no correspondence.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+
+from .._nearest import chamfer
+from ._agreement import AgreementContext, refine_by_agreement, trust
+from ._gw_starts import centroid_gw_maps
+from ._params import DIFFERENT_MAP, TRUST_WARN
+from ._pipeline import align_on_trees
+from ._result import Alignment, AlignmentWarning
+
+__all__ = ["search"]
+
+
+def search(A, B, tree_a, tree_b, opts):
+    """Every candidate refined; the one of highest agreement as an Alignment (see module doc)."""
+    tree_als = _tree_alignments(A, B, tree_a, tree_b, opts)
+    ctx = AgreementContext.for_clouds(A, B, seed=opts.seed)
+    starts = [(al.matrix, al.offset, "trees-" + str(al.info.get("density_a"))) for al in tree_als]
+    starts += [(M, t, "gw") for M, t, _ in centroid_gw_maps(A, B, opts.transform, opts.allow_reflection,
+                                                           opts.ridge, seed=opts.seed)]
+    rows = []
+    for M, t, origin in starts:
+        start_agreement = ctx.agreement(M, t)
+        M2, t2, s2, agreement = refine_by_agreement(ctx, M, t, opts.transform, opts.allow_reflection, opts.ridge)
+        rows.append((agreement, start_agreement, origin, M2, t2, s2, M is M2))
+    best = max(range(len(rows)), key=lambda i: (rows[i][0], -i))  # ties: the earlier (trees first)
+    agreement, _, origin, M, t, s, unchanged = rows[best]
+    tr = trust(ctx, agreement, _rival(ctx, rows, best), opts.transform, opts.allow_reflection, opts.ridge,
+               seed=opts.seed)
+    info = dict(search=dict(origin=origin, agreements=tuple(r[0] for r in rows),
+                            start_agreements=tuple(r[1] for r in rows), origins=tuple(r[2] for r in rows)),
+                trust=tr)
+    if best < len(tree_als) and unchanged:  # the tree map itself
+        al = tree_als[best]
+        al = replace(al, trust=tr.score, info={**al.info, **info})
+    else:
+        base = tree_als[best].info if best < len(tree_als) else {}
+        sc, mnn = chamfer(A @ M + t, B, seed=opts.seed, return_mutual=True)
+        keep = {key: base[key] for key in ("tree_a", "tree_b", "density_a", "density_b", "density") if key in base}
+        al = Alignment(kind=opts.transform, matrix=M, offset=t, scale=float(s),
+                       matching=tree_als[best].matching if best < len(tree_als) else None,
+                       score=sc, mutual_nn=mnn, trust=tr.score, info={**keep, **info})
+    if tr.score < TRUST_WARN:
+        warnings.warn(f"align found no reliable correspondence (trust {tr.score:.2f}: structure {tr.structure:.2f}, "
+                      f"uniqueness {tr.uniqueness:.2f}; neighbourhood agreement {tr.agreement:.3f} against "
+                      f"{tr.null:.3f} for a moment-only map and {tr.ceiling:.3f} for B against itself): the clouds "
+                      "may share no structure, or several different maps fit about as well", AlignmentWarning,
+                      stacklevel=4)
+    return al
+
+
+def _rival(ctx, rows, best):
+    """The agreement of the best candidate whose image of A's subsample lies, in RMS, more than
+    DIFFERENT_MAP of B's spread away from the winner's (None if there is none)."""
+    M, t = rows[best][3], rows[best][4]
+    T0 = ctx.A @ M + t
+    spread = np.sqrt(np.mean(np.sum((ctx.B - ctx.B.mean(0)) ** 2, axis=1))) or 1.0
+    rivals = [r[0] for i, r in enumerate(rows) if i != best
+              and np.sqrt(np.mean(np.sum((ctx.A @ r[3] + r[4] - T0) ** 2, axis=1))) > DIFFERENT_MAP * spread]
+    return max(rivals) if rivals else None
+
+
+def _tree_alignments(A, B, tree_a, tree_b, opts):
+    """The tree pipeline's alignments: on kNN and on GMM trees (density "auto"), or the one asked
+    for; a density whose trees cannot be built on these clouds is skipped."""
+    if opts.density != "auto" or tree_a is not None or tree_b is not None:
+        return [align_on_trees(A, B, tree_a, tree_b, opts)]
+    out = [align_on_trees(A, B, None, None, replace(opts, density="knn"))]
+    try:
+        out.append(align_on_trees(A, B, None, None, replace(opts, density="gmm")))
+    except (ValueError, np.linalg.LinAlgError):  # degenerate clouds (a mixture cannot be fitted)
+        pass
+    return out
