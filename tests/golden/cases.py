@@ -82,6 +82,8 @@ def _alignment(al):
     if al.residuals is not None:
         out["residuals"] = np.asarray(al.residuals)
     info = al.info
+    if np.isfinite(al.trust):
+        out["trust"] = np.float64(al.trust)
     for key in ("leaf_map", "candidate_scores", "icp_accepted", "leaf_consistency"):
         if key in info:
             out["info_" + key] = np.asarray(info[key], dtype=np.float64)
@@ -195,6 +197,12 @@ def align_cases():
     res["align_d10_to_d12"] = _alignment(tt.align(*_pair(1200, 10, 6, 37, d_b=12, warp=0.1), density="knn"))
     res["align_d12_to_d10"] = _alignment(tt.align(*_pair(1200, 12, 6, 38, d_b=10, warp=0.1), density="knn"))
     res["align_subsampled"] = _alignment(tt.align(*low, density="knn", max_points=500))
+    # the tree pipeline alone (search="trees"): its own numbers pinned too
+    res["trees_d3_similarity_auto"] = _alignment(tt.align(*low, "similarity", search="trees"))
+    res["trees_d3_fallback"] = _alignment(tt.align(*low, use_matching="fallback", density="knn", search="trees"))
+    res["trees_d12_affine_auto"] = _alignment(tt.align(*high, "affine", search="trees"))
+    res["trees_d10_to_d12"] = _alignment(tt.align(*_pair(1200, 10, 6, 37, d_b=12, warp=0.1), density="knn",
+                                                  search="trees"))
     # pick_density on its own
     al1 = tt.align(A, B, density="knn")
     al2 = tt.procrustes(A[:50], B[:50])
