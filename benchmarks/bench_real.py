@@ -30,7 +30,7 @@ import topotree as tt  # noqa: E402
 from topotree import baselines, metrics  # noqa: E402
 import ot  # noqa: E402  (POT: the Gromov-Wasserstein peer)
 from topotree.align import AlignmentWarning  # noqa: E402
-from topotree.align._agreement import AgreementContext, trust  # noqa: E402  (the trust of any map)
+from topotree.align._agreement import AgreementContext, calibrate, trust  # noqa: E402  (the trust of any map)
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 
@@ -291,7 +291,7 @@ def structure_trust(ZA, ZB, T, seed=0):
     ctx = AgreementContext.for_clouds(ZA, ZB, seed=seed)
     X = np.c_[ctx.A, np.ones(len(ctx.A))]
     W = np.linalg.lstsq(X, T(ctx.A), rcond=None)[0]  # T restricted to the subsample, as an affine map
-    return trust(ctx, ctx.agreement(W[:-1], W[-1]), seed=seed).score
+    return trust(calibrate(ctx, seed=seed), ctx.agreement(W[:-1], W[-1])).score
 
 
 def trust_study(all_rows, X, y, seed):

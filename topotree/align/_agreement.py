@@ -47,7 +47,7 @@ from ._params import (
     WEIGHT_FLOOR,
 )
 
-__all__ = ["AgreementContext", "refine_by_agreement", "Trust", "trust"]
+__all__ = ["AgreementContext", "refine_by_agreement", "Calibration", "calibrate", "Trust", "trust"]
 
 
 def _knn(X, k):
@@ -134,11 +134,23 @@ class Trust:
     score: float
 
 
-def trust(ctx, agreement, rival=None, kind="affine", allow_reflection=True, ridge=0.0, seed=0):
-    """The trust of a map whose agreement on ``ctx`` is ``agreement``; ``rival``: the agreement of
-    the best substantially different map (None: none was found). The null maps are refined like
-    every candidate (``kind``, ``allow_reflection``, ``ridge``), so that what the refinement alone
-    buys is not mistaken for shared structure."""
+@dataclass(frozen=True)
+class Calibration:
+    """The agreement of refined moment-only maps (``null``) and of B against a disjoint half of
+    itself (``ceiling``) on one context: the scale on which agreements are read."""
+
+    null: float
+    ceiling: float
+
+    @property
+    def span(self) -> float:
+        return self.ceiling - self.null
+
+
+def calibrate(ctx, kind="affine", allow_reflection=True, ridge=0.0, seed=0):
+    """The null and the ceiling of ``ctx``. The null maps are refined like every candidate
+    (``kind``, ``allow_reflection``, ``ridge``), so that what the refinement alone buys is not
+    mistaken for shared structure."""
     d_a, d_b = ctx.A.shape[1], ctx.B.shape[1]
     # ceiling: a disjoint half of B matched onto B's subsample by the identity (sampling alone)
     ceiling = AgreementContext(ctx.spare_b, ctx.B, ctx.k).agreement(np.eye(d_b), np.zeros(d_b))
@@ -154,10 +166,15 @@ def trust(ctx, agreement, rival=None, kind="affine", allow_reflection=True, ridg
         M = Wa @ R @ Cb
         nulls.append(refine_by_agreement(ctx, M, ctx.B.mean(0) - ctx.A.mean(0) @ M, kind, allow_reflection,
                                          ridge)[3])
-    null = float(np.mean(nulls))
-    span = ceiling - null
+    return Calibration(null=float(np.mean(nulls)), ceiling=float(ceiling))
+
+
+def trust(calibration, agreement, rival=None):
+    """The trust of a map whose agreement is ``agreement`` on the calibrated scale; ``rival``: the
+    agreement of the best substantially different map (None: none was found)."""
+    null, ceiling, span = calibration.null, calibration.ceiling, calibration.span
     structure = float(np.clip((agreement - null) / span, 0.0, 1.0)) if span > 0 else 0.0
     uniqueness = 1.0 if rival is None else (float(max(agreement - rival, 0.0) / span) if span > 0 else 0.0)
     score = structure * min(1.0, uniqueness / UNIQUE_GAP)
-    return Trust(agreement=float(agreement), null=null, ceiling=float(ceiling), structure=structure,
+    return Trust(agreement=float(agreement), null=null, ceiling=ceiling, structure=structure,
                  uniqueness=uniqueness, score=float(score))

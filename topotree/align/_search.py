@@ -16,9 +16,10 @@ from dataclasses import replace
 import numpy as np
 
 from .._nearest import chamfer
-from ._agreement import AgreementContext, refine_by_agreement, trust
+from ._agreement import AgreementContext, calibrate, refine_by_agreement, trust
 from ._gw_starts import centroid_gw_maps
-from ._params import DIFFERENT_MAP, TRUST_WARN
+from ._density_choice import choose
+from ._params import AGREEMENT_MIN_SPAN, AGREEMENT_TIE, DIFFERENT_MAP, TRUST_WARN
 from ._pipeline import align_on_trees
 from ._result import Alignment, AlignmentWarning
 
@@ -29,6 +30,9 @@ def search(A, B, tree_a, tree_b, opts):
     """Every candidate refined; the one of highest agreement as an Alignment (see module doc)."""
     tree_als = _tree_alignments(A, B, tree_a, tree_b, opts)
     ctx = AgreementContext.for_clouds(A, B, seed=opts.seed)
+    cal = calibrate(ctx, opts.transform, opts.allow_reflection, opts.ridge, seed=opts.seed)
+    if cal.span < AGREEMENT_MIN_SPAN:
+        return _unjudged(A, B, tree_als, cal, opts)
     starts = [(al.matrix, al.offset, "trees-" + str(al.info.get("density_a"))) for al in tree_als]
     starts += [(M, t, "gw") for M, t, _ in centroid_gw_maps(A, B, opts.transform, opts.allow_reflection,
                                                            opts.ridge, seed=opts.seed)]
@@ -37,20 +41,24 @@ def search(A, B, tree_a, tree_b, opts):
         start_agreement = ctx.agreement(M, t)
         M2, t2, s2, agreement = refine_by_agreement(ctx, M, t, opts.transform, opts.allow_reflection, opts.ridge)
         rows.append((agreement, start_agreement, origin, M2, t2, s2, M is M2))
-    best = max(range(len(rows)), key=lambda i: (rows[i][0], -i))  # ties: the earlier (trees first)
+    # near-ties (within AGREEMENT_TIE of the calibrated span) go to the earliest candidate: the
+    # trees' maps come first, and they fit the clusters' own anchors and shapes
+    top = max(r[0] for r in rows)
+    best = next(i for i, r in enumerate(rows) if r[0] >= top - AGREEMENT_TIE * cal.span)
     agreement, _, origin, M, t, s, unchanged = rows[best]
-    tr = trust(ctx, agreement, _rival(ctx, rows, best), opts.transform, opts.allow_reflection, opts.ridge,
-               seed=opts.seed)
+    tr = trust(cal, agreement, _rival(ctx, rows, best))
     info = dict(search=dict(origin=origin, agreements=tuple(r[0] for r in rows),
                             start_agreements=tuple(r[1] for r in rows), origins=tuple(r[2] for r in rows)),
                 trust=tr)
     if best < len(tree_als) and unchanged:  # the tree map itself
         al = tree_als[best]
+        info.setdefault("density", al.info.get("density", al.info.get("density_a")))
         al = replace(al, trust=tr.score, info={**al.info, **info})
     else:
         base = tree_als[best].info if best < len(tree_als) else {}
         sc, mnn = chamfer(A @ M + t, B, seed=opts.seed, return_mutual=True)
         keep = {key: base[key] for key in ("tree_a", "tree_b", "density_a", "density_b", "density") if key in base}
+        keep.setdefault("density", origin)
         al = Alignment(kind=opts.transform, matrix=M, offset=t, scale=float(s),
                        matching=tree_als[best].matching if best < len(tree_als) else None,
                        score=sc, mutual_nn=mnn, trust=tr.score, info={**keep, **info})
@@ -61,6 +69,19 @@ def search(A, B, tree_a, tree_b, opts):
                       "may share no structure, or several different maps fit about as well", AlignmentWarning,
                       stacklevel=4)
     return al
+
+
+def _unjudged(A, B, tree_als, cal, opts):
+    """Agreement cannot judge these clouds (B against a half of itself agrees no better than a
+    moment-only map: neighbourhoods are not reproducible, as in many-dimensional Gaussian blobs):
+    the tree pipeline's own choice, with no trust and a warning that it could not be verified."""
+    al = tree_als[0] if len(tree_als) == 1 else choose(A, B, tree_als, seed=opts.seed)
+    warnings.warn(f"align could not verify the map: B's neighbourhoods are not reproducible (agreement of B "
+                  f"against a half of itself {cal.ceiling:.3f}, of moment-only maps {cal.null:.3f}), so "
+                  "neighbourhood agreement cannot judge; the tree pipeline's map is returned", AlignmentWarning,
+                  stacklevel=4)
+    return replace(al, info={**al.info, "search": dict(origin="trees-" + str(al.info.get("density_a")),
+                                                        unjudged=True), "calibration": cal})
 
 
 def _rival(ctx, rows, best):
