@@ -12,14 +12,15 @@ This is the only part of topotree that imports torch; the core ``topotree`` pack
 
 from .autoencoder import FlowAutoencoder
 from .encoders import latent_cloud
-from .flows import AdditiveCoupling, OrthogonalMixing, VolumePreservingFlow
+from .flows import AdditiveCoupling, LatentCoupling, OrthogonalMixing, VolumePreservingFlow
+from .model_tree import ModelTree, model_tree
 from .priors import FlowPrior, GaussianPrior, GMMPrior
 from .selection import PriorCandidate, select_prior
 from .training import FitHistory, fit
 
 __all__ = [
     "FlowAutoencoder", "fit", "select_prior", "latent_cloud",
-    "FitHistory", "PriorCandidate",
+    "FitHistory", "PriorCandidate", "model_tree", "ModelTree", "LatentCoupling",
     "VolumePreservingFlow", "AdditiveCoupling", "OrthogonalMixing",
     "GMMPrior", "GaussianPrior", "FlowPrior",
 ]
