@@ -12,15 +12,16 @@ This is the only part of topotree that imports torch; the core ``topotree`` pack
 
 from .autoencoder import FlowAutoencoder
 from .encoders import latent_cloud
+from .flows import AdditiveCoupling, LatentCoupling, OrthogonalMixing, VolumePreservingFlow
 from .mlp import AutoencoderHistory, MLPAutoencoder, fit_autoencoder
-from .flows import AdditiveCoupling, OrthogonalMixing, VolumePreservingFlow
+from .model_tree import ModelTree, model_tree
 from .priors import FlowPrior, GaussianPrior, GMMPrior
 from .selection import PriorCandidate, select_prior
 from .training import FitHistory, fit
 
 __all__ = [
-    "FlowAutoencoder", "fit", "MLPAutoencoder", "fit_autoencoder", "AutoencoderHistory", "select_prior", "latent_cloud",
-    "FitHistory", "PriorCandidate",
+    "FlowAutoencoder", "fit", "MLPAutoencoder", "fit_autoencoder", "AutoencoderHistory", "select_prior",
+    "latent_cloud", "FitHistory", "PriorCandidate", "model_tree", "ModelTree", "LatentCoupling",
     "VolumePreservingFlow", "AdditiveCoupling", "OrthogonalMixing",
     "GMMPrior", "GaussianPrior", "FlowPrior",
 ]

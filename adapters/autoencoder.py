@@ -19,7 +19,7 @@ from .priors import PRIORS, make_prior
 __all__ = ["FlowAutoencoder"]
 
 _LOG_2PI = math.log(2 * math.pi)
-_STRUCTURES = ("decoder", "split", "free")
+_STRUCTURES = ("decoder", "warp", "split", "free")
 _FORMAT = "topotree.adapters.FlowAutoencoder/1"
 
 
@@ -140,7 +140,7 @@ class FlowAutoencoder(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.flow = VolumePreservingFlow(dim, depth=depth, hidden=hidden, split=None if structure == "free" else latent_dim,
-                                             decoder_only=structure == "decoder")
+                                             decoder_only=structure == "decoder", latent_warp=structure == "warp")
             self.prior = make_prior(prior, latent_dim, n_components=n_components, reg_covar=float(reg_covar),
                                     flow_depth=flow_prior_depth, flow_hidden=flow_prior_hidden)
             self.discriminator = (
@@ -148,7 +148,7 @@ class FlowAutoencoder(nn.Module):
                               nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
                 if adversarial else None
             )
-        if structure == "decoder" and latent_dim < dim and not learn_subspace:
+        if structure in ("decoder", "warp") and latent_dim < dim and not learn_subspace:
             # the latent subspace stays the PCA one set by ``initialize``: z is affine in x, so
             # learning which directions go to the latent only trades class structure for
             # reconstruction (1-NN in the latent fell below PCA's at 16 dims on digits)
@@ -277,6 +277,13 @@ class FlowAutoencoder(nn.Module):
             return self.sigma
         self.log_sigma.fill_(0.5 * float(torch.log(r.square().mean())))
         return self.sigma
+
+    def tree(self, n_samples: int = 10000, *, seed: int = 0, k: int | None = None, simplify: bool = True):
+        """The level-set tree of the latent prior itself, from prior samples with exact log-densities
+        (:func:`adapters.model_tree`); ``.assign(encode(X))`` says which data each leaf holds."""
+        from .model_tree import model_tree
+
+        return model_tree(self, n_samples, seed=seed, k=k, simplify=simplify)
 
     def fit(self, X, **kwargs):
         """Train by maximum likelihood: ``adapters.fit(self, X, **kwargs)``; returns the FitHistory."""

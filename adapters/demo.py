@@ -117,7 +117,9 @@ def run_demo(data=None, labels=None, *, latent_dim=8, out="demo-output", seed=0,
         X, y = X[keep], (None if y is None else y[keep])
     ia, ib, it = _split(X.shape[0], seed)
     mu, sd = X[np.r_[ia, ib]].mean(0), X[np.r_[ia, ib]].std(0)
-    X = (X - mu) / np.where(sd > 0, sd, 1.0)
+    sd = np.where(sd > 0, sd, 1.0)
+    X = (X - mu) / sd
+    to_pixels = lambda Xs: np.asarray(Xs) * sd + mu  # noqa: E731 (pictures in the data's own units)
     XA, XB, XT = X[ia], X[ib], X[it]
     yA, yB, yT = (None, None, None) if y is None else (y[ia], y[ib], y[it])
     dim = X.shape[1]
@@ -182,11 +184,17 @@ def run_demo(data=None, labels=None, *, latent_dim=8, out="demo-output", seed=0,
     # brackets for the stitched reconstruction
     best = float(np.mean((B.decode(ZB_T) - XT) ** 2))
     none = float(np.mean((B.decode(ZA_T) - XT) ** 2))
+    # the pictures show the topotree alignment the table ranks first (label transfer; without labels,
+    # the one whose T(A) is closer to B by its own diagnostic)
+    if yT is not None:
+        shown = alignment if rows[0]["label transfer"] >= rows[1]["label transfer"] else knn_alignment
+    else:
+        shown = alignment if alignment.score <= knn_alignment.score else knn_alignment
     names_a, names_b = _names(tree_a, yA), _names(tree_b, yB)
     files = ()
     if out is not None:
-        files = _write(Path(out), rows, best, none, info, tree_a, tree_b, matching, alignment, names_a, names_b,
-                       ZA, ZB, yA, yB, XT, ZA_T, ZB_T, A, B, latent_dim, plots)
+        files = _write(Path(out), rows, best, none, info, tree_a, tree_b, matching, shown, names_a, names_b,
+                       ZA, ZB, yA, yB, XT, ZA_T, ZB_T, A, B, latent_dim, plots, to_pixels)
     return DemoResult(rows=tuple(rows), table=_markdown(rows, best, none), models=models, names_a=names_a,
                       names_b=names_b, files=files, seconds=time.perf_counter() - t_start)
 
@@ -206,7 +214,7 @@ def _markdown(rows, best, none):
 
 
 def _write(out, rows, best, none, info, tree_a, tree_b, matching, alignment, names_a, names_b, ZA, ZB, yA, yB,
-           XT, ZA_T, ZB_T, A, B, latent_dim, plots):
+           XT, ZA_T, ZB_T, A, B, latent_dim, plots, to_pixels=None):
     out.mkdir(parents=True, exist_ok=True)
     files = []
     table = _markdown(rows, best, none)
@@ -219,7 +227,7 @@ def _write(out, rows, best, none, info, tree_a, tree_b, matching, alignment, nam
     files += [out / "table.md", out / "table.csv"]
     if plots:
         files += _pictures(out, tree_a, tree_b, matching, names_a, names_b, ZA, ZB, yA, yB, alignment, XT,
-                           ZA_T, B)
+                           ZA_T, A, B, to_pixels or (lambda v: v))
     shared = [(a, b) for a, b in matching.pairs]
     lines = [
         "# topotree demo report", "",
@@ -241,7 +249,29 @@ def _write(out, rows, best, none, info, tree_a, tree_b, matching, alignment, nam
     return tuple(files)
 
 
-def _pictures(out, tree_a, tree_b, matching, names_a, names_b, ZA, ZB, yA, yB, alignment, XT, ZA_T, B):
+def _modes(out, tree_a, tree_b, matching, names_a, names_b, ZA, ZB, A, B, to_pixels, side):
+    """Each matched pair of nodes as the images its peak decodes to in model A and in model B (pixel
+    units), titled with the node ids of ``report.md`` and the node's majority label and purity."""
+    import matplotlib.pyplot as plt
+
+    pairs = [(a, b) for a, b in matching.pairs][:16]
+    if not pairs:
+        return []
+    fig, axes = plt.subplots(2, len(pairs), figsize=(max(2.0, 1.25 * len(pairs)), 3.0), squeeze=False)
+    for j, (a, b) in enumerate(pairs):
+        img_a = to_pixels(A.decode(ZA[[tree_a.nodes[a].peak]]))
+        img_b = to_pixels(B.decode(ZB[[tree_b.nodes[b].peak]]))
+        for r, (img, node, name) in enumerate(((img_a, a, names_a[a]), (img_b, b, names_b[b]))):
+            axes[r, j].imshow(img.reshape(side, side), cmap="gray_r")
+            axes[r, j].set_title(f"{'AB'[r]}{node}: {name}", fontsize=7)
+            axes[r, j].axis("off")
+    fig.suptitle("matched nodes: each node's mode decoded by its own model (row A, row B)", fontsize=9)
+    fig.savefig(out / "modes.png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return [out / "modes.png"]
+
+
+def _pictures(out, tree_a, tree_b, matching, names_a, names_b, ZA, ZB, yA, yB, alignment, XT, ZA_T, A, B, to_pixels):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -269,17 +299,20 @@ def _pictures(out, tree_a, tree_b, matching, names_a, names_b, ZA, ZB, yA, yB, a
     for ax, P, lab, title in ((axes[0], pa.transform(ZA), yA, "A's latent (its own PCA)"),
                               (axes[1], pca.transform(ZB), yB, "B's latent"),
                               (axes[2], pca.transform(alignment.transform(ZA)), yA, "A translated into B")):
-        ax.scatter(P[:, 0], P[:, 1], c=lab if lab is not None else "k", cmap="tab10", s=5)
+        sc = ax.scatter(P[:, 0], P[:, 1], c=lab if lab is not None else "k", cmap="tab10", s=5,
+                        vmin=0, vmax=9)
         ax.set_title(title)
+    if yA is not None:
+        axes[2].legend(*sc.legend_elements(), title="label", fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
     fig.savefig(out / "latents.png", dpi=90, bbox_inches="tight")
     plt.close(fig)
     side = int(round(np.sqrt(XT.shape[1])))
     if side * side == XT.shape[1]:
         m = min(12, XT.shape[0])
-        stitched = B.decode(alignment.transform(ZA_T[:m]))
+        stitched = to_pixels(B.decode(alignment.transform(ZA_T[:m])))
         fig, axes = plt.subplots(2, m, figsize=(m * 0.9, 2.2))
         for j in range(m):
-            axes[0, j].imshow(XT[j].reshape(side, side), cmap="gray_r")
+            axes[0, j].imshow(to_pixels(XT[j:j + 1]).reshape(side, side), cmap="gray_r")
             axes[1, j].imshow(stitched[j].reshape(side, side), cmap="gray_r")
             axes[0, j].axis("off")
             axes[1, j].axis("off")
@@ -288,4 +321,5 @@ def _pictures(out, tree_a, tree_b, matching, names_a, names_b, ZA, ZB, yA, yB, a
         fig.savefig(out / "stitched.png", dpi=90, bbox_inches="tight")
         plt.close(fig)
         files.append(out / "stitched.png")
+        files += _modes(out, tree_a, tree_b, matching, names_a, names_b, ZA, ZB, A, B, to_pixels, side)
     return [out / "trees.png", out / "persistence.png", out / "latents.png"] + files

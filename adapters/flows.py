@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import orthogonal
 
-__all__ = ["AdditiveCoupling", "OrthogonalMixing", "VolumePreservingFlow"]
+__all__ = ["AdditiveCoupling", "LatentCoupling", "OrthogonalMixing", "VolumePreservingFlow"]
 
 
 def _mlp(d_in: int, hidden: int, d_out: int, *, zero_last: bool = True) -> nn.Sequential:
@@ -70,6 +70,34 @@ class AdditiveCoupling(nn.Module):
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         a, b = self._split(y)
         return self._join(a, b - self.net(a))
+
+
+class LatentCoupling(nn.Module):
+    """A NICE additive coupling inside the first ``split`` coordinates; the rest passes through.
+
+    The latent block is warped by a volume-preserving map of itself (``det J = 1``), so an encoder
+    built from these steps is non-linear in ``x`` while the density values it carries are unchanged.
+
+    Examples
+    --------
+    >>> layer = LatentCoupling(5, split=3, hidden=8)
+    >>> x = torch.randn(4, 5)
+    >>> torch.allclose(layer.inverse(layer(x)), x)
+    True
+    """
+
+    def __init__(self, dim: int, split: int, hidden: int = 128, swap: bool = False):
+        super().__init__()
+        if not 2 <= split <= dim:
+            raise ValueError(f"a latent coupling needs 2 <= split <= dim, got split = {split} for dim = {dim}")
+        self.dim, self.split = dim, int(split)
+        self.inner = AdditiveCoupling(self.split, hidden, swap=swap)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.inner(x[:, : self.split]), x[:, self.split:]], dim=1)
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.inner.inverse(y[:, : self.split]), y[:, self.split:]], dim=1)
 
 
 class OrthogonalMixing(nn.Module):
@@ -144,6 +172,10 @@ class VolumePreservingFlow(nn.Module):
     decoder_only : bool
         With ``split``: only decoder steps, so the first ``split`` outputs are an affine function
         (the first mixing) of the input and the rest is that minus a non-linear prediction from them.
+    latent_warp : bool
+        With ``split >= 2``: couplings alternate between warping the latent block by itself
+        (:class:`LatentCoupling`, starting with one) and decoder steps, so the first ``split``
+        outputs are a non-linear, volume-preserving function of the first mixing's latent block.
 
     Examples
     --------
@@ -159,7 +191,7 @@ class VolumePreservingFlow(nn.Module):
     """
 
     def __init__(self, dim: int, depth: int = 6, hidden: int = 128, split: int | None = None,
-                 decoder_only: bool = False):
+                 decoder_only: bool = False, latent_warp: bool = False):
         super().__init__()
         self.dim = dim
         n_coupling = depth if dim >= 2 else 0
@@ -170,8 +202,11 @@ class VolumePreservingFlow(nn.Module):
         self.mixings = nn.ModuleList(
             OrthogonalMixing(dim, blocks=None if i == 0 else blocks) for i in range(n_coupling + 1)
         )
+        warp = bool(latent_warp) and split is not None and split >= 2
         self.couplings = nn.ModuleList(
-            AdditiveCoupling(dim, hidden, swap=bool(i % 2) and not (decoder_only and split is not None), split=split)
+            (LatentCoupling(dim, split, hidden, swap=bool((i // 2) % 2)) if warp and i % 2 == 0 else
+             AdditiveCoupling(dim, hidden, swap=bool(i % 2) and not ((decoder_only or warp) and split is not None),
+                              split=split))
             for i in range(n_coupling)
         )
 

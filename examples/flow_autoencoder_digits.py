@@ -1,19 +1,28 @@
-"""Flow autoencoders on scikit-learn's digits, next to PCA / probabilistic PCA and a Gaussian mixture.
+"""Flow autoencoders on scikit-learn's digits: density, codes, the model's own tree, alignment.
 
-Data: the 1797 8x8 digits, dequantized (pixel + U[0, 1)) and standardized with the training
-statistics; one fixed 80% / 20% train / test split used by every model. NLLs are in nats per example
-on the test part (divide by 64 for nats per dim).
+Split as in ``make demo``: the digits (dequantized: pixel + U[0, 1)) in two disjoint 40% halves A
+and B and a 20% test part, standardized with the halves' statistics. Model A (seed 0) is fitted on
+half A, model B (seed 1) on half B, each by a plain ``fit(model, X)`` (sigma calibrated by default).
 
-For each latent_dim in 2, 4, 8, 16 two flow autoencoders (seeds 0 and 1, default architecture:
-the latent spans the PCA subspace, a non-linear decoder) are trained with a fixed
-noise scale sigma = 0.1 (a reconstruction penalty that keeps the data in the latent). Their NLL is
-reported with that sigma and with sigma calibrated afterwards to its maximum-likelihood value on the
-fit's validation part (only the noise density changes; codes are identical). The anchors are
-probabilistic PCA with the same number of latent dims (``PCA(n).score``) and, for the pure flow
-(latent_dim = 64), scikit-learn's GaussianMixture with the best component count (reg_covar 1e-3),
-and with component count and reg_covar both chosen on the test part (an optimistic anchor).
+Printed per latent dim d:
+* NLL (nats per test example) of model A against probabilistic PCA and against the best
+  scikit-learn GaussianMixture at the same latent size (a mixture on the top-d PCA coordinates,
+  its size 1..15 chosen by BIC on half A, times PPCA's isotropic noise on the remaining dims:
+  the same structure as the flow with a linear encoder), all fitted on half A;
+* 1-NN accuracy (codes of half A labelled, test codes classified) of the flow against PCA and a
+  plain MLP autoencoder of about the same size (defined below, trained by MSE);
+* the model tree (the prior's own level-set tree from 10,000 prior samples): leaves, purity of
+  the test codes' leaves, number of digits that are the majority of some leaf;
+* label transfer of A's test codes mapped into B (1-NN on B's labelled codes of half B) with no
+  pairs, from the model trees (``tt.align`` on the two priors' samples with the model trees
+  passed as ``tree_a``/``tree_b``), from trees on the kNN density of the codes, and the oracle
+  (affine fit on all true pairs of the two halves).
+With ``--priors``: prior families compared at one latent dim (held-out NLL, model-tree leaves,
+purity, classes, 1-NN), and ``--structure warp`` for the non-linear encoder.
 
-Run:  .venv/bin/python examples/flow_autoencoder_digits.py [--quick]
+Run:  .venv/bin/python examples/flow_autoencoder_digits.py [--dims 4 8 16] [--structure warp] [--priors]
+
+References: Dinh, Krueger & Bengio (2014), NICE; Tipping & Bishop (1999), probabilistic PCA.
 """
 from __future__ import annotations
 
@@ -23,105 +32,151 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import norm
-from sklearn.datasets import load_digits
+import torch
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import topotree as tt  # noqa: E402
 from adapters import FlowAutoencoder, fit  # noqa: E402
+from adapters.demo import _split, load_data  # noqa: E402
+from topotree import baselines, metrics  # noqa: E402
 
 
-def load(seed=0):
-    d = load_digits()
-    rng = np.random.default_rng(seed)
-    X = d.data + rng.uniform(size=d.data.shape)
-    perm = rng.permutation(len(X))
-    tr, te = np.sort(perm[: int(0.8 * len(X))]), np.sort(perm[int(0.8 * len(X)):])
-    mu, sd = X[tr].mean(0), X[tr].std(0)
-    X = (X - mu) / sd
-    return X[tr], X[te], d.target[tr], d.target[te]
+def data(seed=0):
+    X, y = load_data(seed=seed)
+    ia, ib, it = _split(len(X), seed)
+    mu, sd = X[np.r_[ia, ib]].mean(0), X[np.r_[ia, ib]].std(0)
+    X = (X - mu) / np.where(sd > 0, sd, 1.0)
+    return (X[ia], y[ia]), (X[ib], y[ib]), (X[it], y[it])
 
 
 def knn(Ztr, ytr, Zte, yte):
     return KNeighborsClassifier(1).fit(Ztr, ytr).score(Zte, yte)
 
 
-def affine_transfer(ZA_tr, ZB_tr, ZA_te, yB_tr, y_te):
-    """Fit B ~ [A, 1] W on true training pairs; label A's test codes mapped into B by 1-NN on B."""
-    A1 = np.hstack([ZA_tr, np.ones((len(ZA_tr), 1))])
-    W, *_ = np.linalg.lstsq(A1, ZB_tr, rcond=None)
-    mapped = np.hstack([ZA_te, np.ones((len(ZA_te), 1))]) @ W
-    return knn(ZB_tr, yB_tr, mapped, y_te)
+def pca_gmm_nll(Xtr, Xte, d, seed=0):
+    """Best GaussianMixture (by BIC) on the top-d PCA coordinates, PPCA's isotropic noise on the rest."""
+    pca = PCA(d).fit(Xtr)
+    Ztr, Zte = pca.transform(Xtr), pca.transform(Xte)
+    with threadpool_limits(1):
+        gms = [GaussianMixture(k, covariance_type="full", random_state=seed, reg_covar=1e-3).fit(Ztr) for k in range(1, 16)]
+    gm = min(gms, key=lambda g: g.bic(Ztr))
+    R = (Xte - pca.mean_) - Zte @ pca.components_
+    D = Xte.shape[1]
+    s2 = pca.noise_variance_
+    noise = -0.5 * ((D - d) * np.log(2 * np.pi * s2) + np.sum(R**2, 1) / s2)
+    return float(-(gm.score_samples(Zte) + noise).mean()), gm.n_components
 
 
-def nll_with_sigma(model, X, sigma):
-    Z, R = model.encode(X, return_noise=True)
-    return -(model.latent_log_density(Z) + norm.logpdf(R, scale=sigma).sum(1)).mean()
+class MLPAutoencoder(torch.nn.Module):
+    """A plain MLP autoencoder (two hidden layers of 128 each way), the 1-NN baseline."""
+
+    def __init__(self, dim, latent_dim, hidden=128):
+        super().__init__()
+        act = torch.nn.SiLU
+        self.enc = torch.nn.Sequential(torch.nn.Linear(dim, hidden), act(), torch.nn.Linear(hidden, hidden), act(),
+                                       torch.nn.Linear(hidden, latent_dim))
+        self.dec = torch.nn.Sequential(torch.nn.Linear(latent_dim, hidden), act(), torch.nn.Linear(hidden, hidden), act(),
+                                       torch.nn.Linear(hidden, dim))
+
+    def forward(self, x):
+        return self.dec(self.enc(x))
 
 
-def train(latent_dim, seed, Xtr, fit_kwargs=None, **kw):
-    model = FlowAutoencoder(64, latent_dim, seed=seed, **kw)
-    t, c = time.perf_counter(), time.process_time()
-    hist = fit(model, Xtr, epochs=300, calibrate_sigma=True, progress=False, **(fit_kwargs or {}))
-    return model, hist, (time.perf_counter() - t, time.process_time() - c)
+def fit_mlp(X, latent_dim, epochs=150, seed=0):
+    torch.manual_seed(seed)
+    model = MLPAutoencoder(X.shape[1], latent_dim)
+    opt = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=1e-4)
+    Xt = torch.tensor(X, dtype=torch.float32)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(Xt), generator=g).split(128):
+            loss = ((model(Xt[idx]) - Xt[idx]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return lambda Z: model.enc(torch.tensor(Z, dtype=torch.float32)).detach().numpy().astype(np.float64)
 
 
-def main(quick=False):
-    Xtr, Xte, ytr, yte = load()
-    dims = (2, 8) if quick else (2, 4, 8, 16)
-    print(f"digits: train {Xtr.shape}, test {Xte.shape}; NLL in nats/example on test (64 dims)\n")
-    hdr = (f"{'d':>3} | {'PPCA':>7} {'flow s=.1':>9} {'flow cal':>9} | {'recon PCA':>9} {'recon flow':>10} | "
-           f"{'1NN PCA':>7} {'1NN A':>6} {'1NN B':>6} {'1NN lrn-sub':>11} | {'A->B aff':>8} {'ratio':>5} | "
-           f"{'wall s':>6} {'cpu s':>6} {'epochs':>6}")
+def transfer(al, ZA_T, yT, ZB, yB):
+    return metrics.label_transfer_accuracy(al.transform(ZA_T), yT, ZB, yB)
+
+
+def row(d, structure, n_tree=10000, seed=0):
+    (XA, yA), (XB, yB), (XT, yT) = data(seed)
+    t0 = time.perf_counter()
+    A = FlowAutoencoder(64, d, structure=structure, seed=seed)
+    fit(A, XA, progress=False)
+    B = FlowAutoencoder(64, d, structure=structure, seed=seed + 1)
+    fit(B, XB, progress=False)
+    t_fit = (time.perf_counter() - t0) / 2
+    out = dict(d=d, nll=float(-A.log_density(XT).mean()), ppca=float(-PCA(d).fit(XA).score(XT)))
+    out["gmm"], out["gmm_k"] = pca_gmm_nll(XA, XT, d, seed)
+    pca = PCA(d).fit(XA)
+    mlp = fit_mlp(XA, d, seed=seed)
+    ZA, ZB, ZA_T, ZB_T = A.encode(XA), B.encode(XB), A.encode(XT), B.encode(XT)
+    out["knn_flow"] = knn(ZA, yA, ZA_T, yT)
+    out["knn_pca"] = knn(pca.transform(XA), yA, pca.transform(XT), yT)
+    out["knn_mlp"] = knn(mlp(XA), yA, mlp(XT), yT)
+    X1 = np.c_[XA, np.ones(len(XA))]
+    W, *_ = np.linalg.lstsq(X1, ZA, rcond=None)
+    out["nonlin"] = float(np.mean((X1 @ W - ZA) ** 2) / ZA.var(0).sum() * d)
+    mtA, mtB = A.tree(n_tree, seed=seed), B.tree(n_tree, seed=seed + 1)
+    out["leaves"], (out["purity"], out["classes"]) = len(mtA.leaves), mtA.purity(ZA_T, yT)
+    out["leaves_b"] = len(mtB.leaves)
+    al_model = tt.align(mtA.samples, mtB.samples, "affine", tree_a=mtA.tree, tree_b=mtB.tree, seed=seed)
+    out["al_model"] = transfer(al_model, ZA_T, yT, ZB, yB)
+    out["al_knn"] = transfer(tt.align(ZA, ZB, "affine", density="knn", seed=seed), ZA_T, yT, ZB, yB)
+    PA, PB = np.r_[ZA, A.encode(XB)], np.r_[B.encode(XA), ZB]
+    oracle = baselines.oracle_procrustes(PA, PB, "affine", pairs=np.arange(len(PA)))
+    out["al_oracle"] = transfer(oracle, ZA_T, yT, ZB, yB)
+    out["seconds"] = t_fit
+    return out
+
+
+def priors(d, structure, seed=0):
+    (XA, yA), _, (XT, yT) = data(seed)
+    fams = [("gaussian", dict(prior="gaussian")), ("gmm-10", dict(prior="gmm", n_components=10)),
+            ("gmm-20", dict(prior="gmm", n_components=20)), ("flow (RealNVP)", dict(prior="flow"))]
+    print(f"\nprior families, latent dim {d}, structure {structure!r} (model A, half A; test part):")
+    print(f"{'prior':>15} | {'test NLL':>8} | {'leaves':>6} {'purity':>6} {'digits':>6} | {'1-NN':>5}")
+    for name, kw in fams:
+        m = FlowAutoencoder(64, d, structure=structure, seed=seed, **kw)
+        fit(m, XA, progress=False)
+        mt = m.tree(10000, seed=seed)
+        pur, ncls = mt.purity(m.encode(XT), yT)
+        print(f"{name:>15} | {-m.log_density(XT).mean():8.1f} | {len(mt.leaves):6d} {pur:6.3f} {ncls:6d} | "
+              f"{knn(m.encode(XA), yA, m.encode(XT), yT):5.3f}", flush=True)
+
+
+def main(dims=(4, 8, 16), structure="decoder", compare_priors=False):
+    torch.set_num_threads(1)
+    print(f"digits, halves of 718 points, test 360; structure {structure!r}; NLL in nats per test example\n")
+    hdr = (f"{'d':>3} | {'NLL flow':>8} {'PPCA':>6} {'GMM':>6} | {'1NN flow':>8} {'PCA':>5} {'MLP AE':>6} {'nonlin':>6} | "
+           f"{'leaves A/B':>10} {'purity':>6} {'digits':>6} | {'al model':>8} {'al kNN':>6} {'oracle':>6} {'model/or':>8} | {'s/model':>7}")
     print(hdr)
     print("-" * len(hdr))
-    rows = []
     for d in dims:
-        pca = PCA(d).fit(Xtr)
-        ppca = -pca.score(Xte)  # score is the mean per-example log-likelihood (nats)
-        ppca_rec = np.mean((pca.inverse_transform(pca.transform(Xte)) - Xte) ** 2)
-        knn_pca = knn(pca.transform(Xtr), ytr, pca.transform(Xte), yte)
-        A, hA, tA = train(d, 0, Xtr)
-        B, hB, tB = train(d, 1, Xtr)
-        L, _, _ = train(d, 0, Xtr, learn_subspace=True)
-        nll_fixed = nll_with_sigma(A, Xte, 0.1)
-        nll_cal = -A.log_density(Xte).mean()
-        rec = np.mean((A.decode(A.encode(Xte)) - Xte) ** 2)
-        ZA_tr, ZA_te, ZB_tr, ZB_te = A.encode(Xtr), A.encode(Xte), B.encode(Xtr), B.encode(Xte)
-        kA, kB = knn(ZA_tr, ytr, ZA_te, yte), knn(ZB_tr, ytr, ZB_te, yte)
-        kL = knn(L.encode(Xtr), ytr, L.encode(Xte), yte)
-        transfer = affine_transfer(ZA_tr, ZB_tr, ZA_te, ytr, yte)
-        print(f"{d:>3} | {ppca:7.1f} {nll_fixed:9.1f} {nll_cal:9.1f} | {ppca_rec:9.3f} {rec:10.3f} | "
-              f"{knn_pca:7.3f} {kA:6.3f} {kB:6.3f} {kL:11.3f} | {transfer:8.3f} {transfer / kB:5.2f} | "
-              f"{(tA[0] + tB[0]) / 2:6.1f} {(tA[1] + tB[1]) / 2:6.1f} {(hA.epochs_run + hB.epochs_run) / 2:6.0f}")
-        rows.append((d, ppca, nll_cal, knn_pca, kA, kB, transfer))
-
-    # the pure flow (latent_dim = dim) against the best GaussianMixture
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):
-        gms = {(k, reg): -GaussianMixture(k, covariance_type="full", random_state=0, reg_covar=reg).fit(Xtr).score(Xte)
-               for k in range(1, 11) for reg in ((1e-3, 1e-2, 3e-2, 0.1) if not quick else (1e-3,))}
-    best = min((v, k) for (k, reg), v in gms.items() if reg == 1e-3)
-    tuned = min((v, k, reg) for (k, reg), v in gms.items())
-    # the pure flow: prior from EM (reg_covar 0.03) kept fixed while the flow trains, then refitted
-    # by EM on all the training data through the trained flow
-    P, hP, tP = train(64, 0, Xtr, n_components=best[1], reg_covar=0.03,
-                      fit_kwargs=dict(train_prior=False, refit_prior=True))
-    print(f"\npure flow (latent_dim = 64, gmm prior with {best[1]} components): test NLL "
-          f"{-P.log_density(Xte).mean():.1f}  [{hP.epochs_run} epochs, {tP[0]:.1f} s wall, {tP[1]:.1f} s CPU]")
-    print(f"best GaussianMixture, reg_covar 1e-3, components chosen on test: {best[1]} components, {best[0]:.1f}")
-    print(f"best GaussianMixture, components and reg_covar chosen on test: {tuned[1]} components, "
-          f"reg_covar {tuned[2]:g}, {tuned[0]:.1f}")
-    print("\nNLL columns: 'flow s=.1' = trained sigma 0.1; 'flow cal' = same codes, sigma calibrated by ML.")
-    print("1NN lrn-sub: seed 0 with learn_subspace=True. A->B aff: affine map fitted on true training pairs,")
-    print("labels transferred by 1-NN in B; ratio = transfer / B's within-model 1-NN. times, epochs: per model.")
-    return rows
+        r = row(d, structure)
+        print(f"{d:>3} | {r['nll']:8.1f} {r['ppca']:6.1f} {r['gmm']:6.1f} | {r['knn_flow']:8.3f} {r['knn_pca']:5.3f} "
+              f"{r['knn_mlp']:6.3f} {r['nonlin']:6.3f} | {r['leaves']:>4d} / {r['leaves_b']:<3d} {r['purity']:6.3f} "
+              f"{r['classes']:6d} | {r['al_model']:8.3f} {r['al_knn']:6.3f} {r['al_oracle']:6.3f} "
+              f"{r['al_model'] / r['al_oracle']:8.2f} | {r['seconds']:7.1f}", flush=True)
+    print("\nGMM: best GaussianMixture (BIC, 1-15 components) on the top-d PCA coordinates x PPCA noise on the rest.")
+    print("nonlin: share of the code's variance an affine map of x leaves unexplained (0 = linear encoder).")
+    print("al model: tt.align on the two priors' samples with the model trees; al kNN: trees on the kNN")
+    print("density of the codes; oracle: affine fit on all true pairs. All: label transfer on the test part.")
+    if compare_priors:
+        priors(8, structure)
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="latent_dim 2 and 8 only")
-    main(ap.parse_args().quick)
+    ap.add_argument("--dims", type=int, nargs="+", default=[4, 8, 16])
+    ap.add_argument("--structure", default="decoder", choices=["decoder", "warp", "split", "free"])
+    ap.add_argument("--priors", action="store_true", help="also compare prior families at latent dim 8")
+    a = ap.parse_args()
+    main(tuple(a.dims), a.structure, a.priors)

@@ -8,6 +8,7 @@ from scipy.special import logsumexp  # noqa: E402
 from scipy.stats import multivariate_normal  # noqa: E402
 
 from adapters import FlowAutoencoder  # noqa: E402
+from adapters.autoencoder import _STRUCTURES as STRUCTURES  # noqa: E402
 from adapters.flows import VolumePreservingFlow  # noqa: E402
 from adapters.priors import FlowPrior, GMMPrior  # noqa: E402
 
@@ -21,7 +22,7 @@ def _scramble(module, seed=0, scale=0.3):
     return module
 
 
-@pytest.mark.parametrize("structure", ["decoder", "split", "free"])
+@pytest.mark.parametrize("structure", STRUCTURES)
 @pytest.mark.parametrize("dim,latent_dim", [(2, 1), (5, 2), (6, 6)])
 def test_jacobian_determinant_is_one(structure, dim, latent_dim):
     model = _scramble(FlowAutoencoder(dim, latent_dim, depth=3, hidden=16, structure=structure, seed=1)).double()
