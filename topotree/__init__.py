@@ -9,6 +9,7 @@
 from . import baselines, metrics
 from .align import Alignment, align, procrustes
 from .build import build_tree, default_k
+from .estimator import DensityTree
 from .compare import TreeMatching, mass_diagram, match_trees, matching_accuracy, merge_distortion, tree_distance
 from .plot import plot_dendrogram, plot_embedding, plot_matching, plot_persistence
 from .tree import ClusterTree, Node, Simplification, load_tree
@@ -18,5 +19,6 @@ __all__ = [
     "match_trees", "TreeMatching", "matching_accuracy", "tree_distance", "merge_distortion", "mass_diagram",
     "align", "Alignment", "procrustes", "metrics", "baselines",
     "plot_dendrogram", "plot_persistence", "plot_matching", "plot_embedding",
+    "DensityTree",
 ]
 __version__ = "0.1.0"

@@ -259,7 +259,8 @@ class ClusterTree:
             density, the median log-density change across a graph edge (the resolution of the
             graph). 0 switches it off.
         min_mass : float or None
-            Fraction of all points. ``None`` chooses max(0.005, k / n). 0 switches it off.
+            Fraction of all points, in [0, 1] (a count is rejected: pass m / n_points).
+            ``None`` chooses max(0.005, k / n). 0 switches it off.
 
         References
         ----------
@@ -278,6 +279,9 @@ class ClusterTree:
         """
         min_persistence = check_fraction(min_persistence, "min_persistence")
         min_mass = check_fraction(min_mass, "min_mass")
+        if min_mass is not None and min_mass > 1.0:
+            raise ValueError(f"min_mass is a fraction of all points, in [0, 1], got {min_mass:g} "
+                             f"(for a number m of points pass m / n_points = m / {self.n_points})")
         rule = "given"
         if min_persistence is None or min_mass is None:  # the data-driven choice costs a pass over the graph
             auto = self.default_thresholds()
