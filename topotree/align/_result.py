@@ -13,7 +13,7 @@ from .._validation import check_points
 __all__ = ["Alignment", "LeafMatching", "Candidate"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Alignment:
     """A map from space A to space B: ``transform(X) = X @ matrix + offset``.
 
@@ -32,7 +32,14 @@ class Alignment:
         clouds were not given, as in :func:`procrustes`).
     mutual_nn : fraction of T(A)'s points whose nearest neighbour in B has them as its nearest
         neighbour too (NaN when not computed).
-    info : dict of extra diagnostics (trees, candidates tried, ICP steps accepted, ...).
+    info : dict of extra diagnostics: ``tree_a``/``tree_b`` (the trees), ``leaf_map`` (position in
+        A's leaves -> position in B's, -1 unmatched), ``node_pairs`` (node ids), ``candidate_scores``,
+        ``n_candidates``, ``icp_accepted``, ``leaf_consistency``, ``density`` (the density kept),
+        ``density_score`` (each density's selection score; ``density_score_kind`` says which score:
+        an energy distance up to 8 dims, a divergence above), ``density_energy`` (the same numbers
+        under their old name), ``scale_exponents``.
+
+    ``repr`` prints a summary, not the matrix.
     """
 
     kind: str
@@ -45,6 +52,22 @@ class Alignment:
     score: float = float("nan")
     mutual_nn: float = float("nan")
     info: dict = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        """A summary: the map's kind and shape, its diagnostics, the anchors and the tree sizes
+        (the matrix itself is ``matrix``)."""
+        parts = [f"kind={self.kind!r}", f"dims={self.dim_a}->{self.dim_b}", f"scale={self.scale:.4g}",
+                 f"score={self.score:.4g}", f"mutual_nn={self.mutual_nn:.4g}"]
+        if self.anchors:
+            parts.append(f"anchors={len(self.anchors[0])}")
+        info = self.info or {}
+        if info.get("tree_a") is not None and info.get("tree_b") is not None:
+            parts.append(f"leaves={len(info['tree_a'].leaves)}/{len(info['tree_b'].leaves)}")
+        if "density" in info:
+            parts.append(f"density={info['density']!r}")
+        if "n_candidates" in info:
+            parts.append(f"candidates={info['n_candidates']}")
+        return f"Alignment({', '.join(parts)})"
 
     def __post_init__(self):
         for arr in (self.matrix, self.offset, self.residuals):
