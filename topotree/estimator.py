@@ -26,8 +26,6 @@ for data clustering, visualization, and outlier detection. ACM TKDD 10(1) (exces
 Chazal, F., Guibas, L. J., Oudot, S. Y. and Skraba, P. (2013). Persistence-based clustering in
 Riemannian manifolds. J. ACM 60(6).
 """
-from __future__ import annotations
-
 import math
 import numbers
 from typing import NamedTuple
