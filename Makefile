@@ -27,7 +27,7 @@ DOC_MODULES := topotree topotree.build topotree.tree topotree.compare topotree.e
 	topotree.datasets topotree.density topotree.graph topotree.cli
 docs: $(STAMP)
 	rm -rf docs/api
-	$(BIN)/python -W error -m pdoc --docformat numpy -o docs/api $(DOC_MODULES)
+	$(BIN)/python -W error docs/build_api.py --docformat numpy -o docs/api $(DOC_MODULES)
 	@echo "API reference written to docs/api/index.html"
 
 # the lowest dependency versions pyproject.toml allows, in a separate venv (.venv-min), on a test subset

@@ -141,3 +141,13 @@ def test_exact_log_density_and_labels_index_tree_nodes():
 def test_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         tt.DensityTree(**kwargs).fit(np.random.default_rng(0).normal(size=(50, 2)))
+
+
+def test_estimator_is_imported_on_first_use():
+    import subprocess
+    import sys
+
+    code = ("import sys, topotree; a = 'topotree.estimator' in sys.modules; "
+            "topotree.DensityTree; print(a, 'topotree.estimator' in sys.modules, 'DensityTree' in dir(topotree))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["False", "True", "True"]

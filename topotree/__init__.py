@@ -9,7 +9,6 @@
 from . import baselines, metrics
 from .align import Alignment, align, procrustes
 from .build import build_tree, default_k
-from .estimator import DensityTree
 from .compare import TreeMatching, mass_diagram, match_trees, matching_accuracy, merge_distortion, tree_distance
 from .plot import plot_dendrogram, plot_embedding, plot_matching, plot_persistence
 from .tree import ClusterTree, Node, Simplification, load_tree
@@ -22,3 +21,19 @@ __all__ = [
     "DensityTree",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # DensityTree is imported on first use: it pulls in scikit-learn's estimator machinery, which
+    # `import topotree` does not need (and which changes what the process has allocated before the
+    # golden cases run, hence the last bits of numpy's reductions)
+    if name == "DensityTree":
+        from .estimator import DensityTree
+
+        globals()["DensityTree"] = DensityTree
+        return DensityTree
+    raise AttributeError(f"module 'topotree' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"DensityTree"})
