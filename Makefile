@@ -4,14 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench venv clean docs min-deps
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	# torch 2.13.0 is a CPU build that lies on this machine's disk; a newer one pulls GBs of CUDA wheels.
 	$(BIN)/python -m pip install "torch==2.13.0"
-	$(BIN)/python -m pip install -e ".[torch,pot,dev]"
+	$(BIN)/python -m pip install -e ".[torch,pot,dev,docs]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -22,8 +22,20 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
+# the API reference from the docstrings (pdoc); any warning fails the build
+DOC_MODULES := topotree topotree.build topotree.tree topotree.compare topotree.estimator topotree.plot \
+	topotree.datasets topotree.density topotree.graph topotree.cli
+docs: $(STAMP)
+	rm -rf docs/api
+	$(BIN)/python -W error docs/build_api.py --docformat numpy -o docs/api $(DOC_MODULES)
+	@echo "API reference written to docs/api/index.html"
+
+# the lowest dependency versions pyproject.toml allows, in a separate venv (.venv-min), on a test subset
+min-deps:
+	PYTHON=$(PYTHON) .ci/min-deps
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_tree.py
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache
+	rm -rf $(VENV) .venv-min demo-output .pytest_cache docs/api

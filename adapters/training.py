@@ -233,7 +233,8 @@ def _fit(model, X, *, epochs, batch_size, lr, weight_decay, val_fraction, X_val,
     best, best_epoch, best_state, bad = math.inf, 0, None, 0
     stopped = False
     t0 = time.perf_counter()
-    bar = tqdm(range(epochs), disable=not progress, desc="fit", leave=False)
+    # disable=None: tqdm draws no bar when stderr is not a terminal (logs would get one line per update)
+    bar = tqdm(range(epochs), disable=None if progress else True, desc="fit", leave=False)
     model.train()
     for epoch in bar:
         if anneal_epochs:

@@ -157,3 +157,19 @@ def test_simplify_and_log_density_options(points, tmp_path, capsys):
         assert main(["plot", str(tmp_path / "s.npz"), "--out", str(tmp_path / f"{kind}.png"), "--kind", kind,
                      "--y", "mass", "--dpi", "40"]) == 0
         assert (tmp_path / f"{kind}.png").read_bytes()[:8] == PNG
+
+
+def test_labels_output_and_python_m(points, tmp_path):
+    d, X = points
+    res = subprocess.run([sys.executable, "-m", "topotree", "tree", str(d / "X.npy"), "--out", str(tmp_path / "t.npz"),
+                          "--labels", str(tmp_path / "lab.npy"), "--no-progress"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    labels = np.load(tmp_path / "lab.npy")
+    assert labels.dtype == np.int64
+    np.testing.assert_array_equal(labels, tt.build_tree(X).simplify().labels())
+    np.testing.assert_array_equal(labels, tt.load_tree(tmp_path / "t.npz").labels())
+    assert "written to" in res.stdout
+    assert main(["tree", str(d / "X.npy"), "--out", str(tmp_path / "u.json"), "--labels", str(tmp_path / "l.txt")]) == 2
+    res = subprocess.run([sys.executable, "-m", "topotree", "--help"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "tree" in res.stdout

@@ -24,7 +24,7 @@ LAYERS = {
     # 4: alignment
     "align": 4,
     # 5: peers and scores
-    "baselines": 5, "metrics": 5,
+    "baselines": 5, "metrics": 5, "estimator": 5,
     # 6: pictures and the command line
     "plot": 6, "cli": 6,
     # the package itself re-exports everything

@@ -228,3 +228,27 @@ def test_bridges_are_single_linkage_between_components(seed, c):
     bridges = bridge_components(X, nb)
     assert bridges.shape == (m - 1, 2)
     assert np.isclose(np.linalg.norm(X[bridges[:, 0]] - X[bridges[:, 1]], axis=1).sum(), expected)
+
+
+def test_min_mass_is_a_fraction():
+    tree = tt.build_tree(np.random.default_rng(0).normal(size=(100, 2)))
+    with pytest.raises(ValueError, match=r"min_mass is a fraction.*in \[0, 1\]"):
+        tree.simplify(min_mass=2)
+    assert len(tree.simplify(min_mass=1.0).leaves) == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_knn_values_given_as_log_density_simplify_the_same(seed):
+    from sklearn.datasets import make_moons
+
+    X = make_moons(1000, noise=0.05, random_state=seed)[0]
+    est = tt.build_tree(X)
+    given = tt.build_tree(X, log_density=np.asarray(est.log_density))
+    assert given.density == "knn"
+    for name in ("parent", "owner", "basin", "diagram"):
+        assert np.array_equal(getattr(est, name), getattr(given, name))
+    a, b = est.simplify(), given.simplify()
+    assert a.simplification == b.simplification and np.array_equal(a.labels(), b.labels())
+    # other values (here the same plus a constant) are a given density, with the graph rule
+    shifted = tt.build_tree(X, log_density=np.asarray(est.log_density) + 1.0)
+    assert shifted.density == "given"

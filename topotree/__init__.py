@@ -18,5 +18,22 @@ __all__ = [
     "match_trees", "TreeMatching", "matching_accuracy", "tree_distance", "merge_distortion", "mass_diagram",
     "align", "Alignment", "AlignmentWarning", "procrustes", "align_many", "MultiAlignment", "cycle_error", "metrics", "baselines",
     "plot_dendrogram", "plot_persistence", "plot_matching", "plot_embedding",
+    "DensityTree",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # DensityTree is imported on first use: it pulls in scikit-learn's estimator machinery, which
+    # `import topotree` does not need (and which changes what the process has allocated before the
+    # golden cases run, hence the last bits of numpy's reductions)
+    if name == "DensityTree":
+        from .estimator import DensityTree
+
+        globals()["DensityTree"] = DensityTree
+        return DensityTree
+    raise AttributeError(f"module 'topotree' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"DensityTree"})

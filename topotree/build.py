@@ -37,7 +37,9 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
     log_density : None, (n,) array, or callable
         ``None`` estimates it with the kNN estimator (:func:`topotree.density.knn_log_density`);
         an array gives its value at every point; a callable maps an (m, d) array to (m,) values
-        (the exact log-density, e.g. of a flow autoencoder's latent prior).
+        (the exact log-density, e.g. of a flow autoencoder's latent prior). Values identical
+        to the kNN estimate give the same tree as ``None``, with ``density="knn"`` (so the same
+        default simplification).
     k : int, optional
         Neighbours for the graph and the density. Default :func:`default_k` (1% of n in [15, 50]).
     backend : {"numba", "gudhi"}
@@ -124,6 +126,10 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
             f = check_vector(log_density, n, "log_density")
         f = f if perm is None else f[perm]
         kind = "given"
+        if dist is not None and _is_knn_estimate(f, dist, d, E):
+            # the very values the kNN estimator gives: the same tree, recorded as such, so that
+            # simplify() picks the same data-driven thresholds as for log_density=None
+            kind = "knn"
     if connect:
         bridges = bridge_components(Xd if tree is None else tree[0], nb, tree=tree)
     else:
@@ -132,7 +138,7 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
     # key, the mean log-distance to the neighbours, then by the caller's point index, so the tree
     # does not depend on the points' order or on the internal numbering
     order = _order(f, dist, perm)
-    if E and kind == "knn":  # r = r_scaled * 2**E: log f = log f_scaled - d E log 2 (order unchanged)
+    if E and log_density is None:  # r = r_scaled * 2**E: log f = log f_scaled - d E log 2 (order unchanged)
         f = f - d * E * math.log(2.0)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
@@ -156,6 +162,14 @@ def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, ne
     if perm is not None:
         f, order, nb, bridges, arrays = _to_caller(perm, f, order, nb, bridges, arrays)
     return ClusterTree(log_density=f, order=order, neighbors=nb, bridges=bridges, k=int(k), density=kind, **arrays)
+
+
+def _is_knn_estimate(f, dist, d, E):
+    """Whether the given log-density ``f`` is bit for bit the kNN estimate from ``dist``."""
+    est = knn_log_density(dist, d)
+    if E:
+        est = est - d * E * math.log(2.0)
+    return bool(np.array_equal(f, est))
 
 
 def _order(f, dist, perm=None):

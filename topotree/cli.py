@@ -181,8 +181,11 @@ def _tree_args(p):
                         "VALUE: min_persistence in log-density units")
     p.add_argument("--out", required=True, metavar="TREE", help="where to write the tree (.json or .npz)")
     p.add_argument("--plot", metavar="FIG", help="also draw the dendrogram to this file (.png, .svg or .pdf)")
+    p.add_argument("--labels", metavar="FILE.npy",
+                   help="also write each point's cluster (.npy, int64): its leaf's position in the tree's "
+                        "leaves, the numbers the dendrogram shows (tree.labels())")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar (default: shown for large inputs)")
+                   help="progress bar (default: shown for large inputs and a terminal)")
 
 
 def _tree_run(args):
@@ -192,6 +195,7 @@ def _tree_run(args):
         raise CLIError(f"--k must be >= 1, got {args.k}")
     out = _check_out(args.out, (".json", ".npz"), "--out")
     fig = _check_out(args.plot, _FIGURES, "--plot") if args.plot else None
+    labels_out = _check_out(args.labels, (".npy",), "--labels") if args.labels else None
     X = load_points(args.points, args.key)
     f = _load_log_density(args.log_density, X.shape[0]) if args.log_density else None
     raw = build_tree(X, log_density=f, k=args.k, progress=args.progress)
@@ -206,6 +210,12 @@ def _tree_run(args):
     if tree is not raw:
         msg += f" -> {len(tree.leaves)} leaves after simplification"
     print(f"{msg}; tree written to {out}")
+    if labels_out is not None:
+        from ._atomic import atomic_write
+
+        labels = tree.labels()
+        atomic_write(labels_out, lambda fh: np.save(fh, labels), "--labels")
+        print(f"labels of {labels.shape[0]} points (leaf positions 0..{len(tree.leaves) - 1}) written to {labels_out}")
     if fig is not None:
         _save_figure(tree, fig)
         print(f"dendrogram written to {fig}")

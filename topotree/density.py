@@ -44,7 +44,18 @@ def knn_log_density(distances, n_dims):
     """
     r_k = np.ascontiguousarray(distances[:, -1], dtype=np.float64)
     n, k = distances.shape
+    return knn_log_density_at(r_k, k, n, n_dims, radius_floor(r_k))
+
+
+def radius_floor(r_k):
+    """The floor of the k-th neighbour radius: the smallest positive one (1 when there is none)."""
     pos = r_k[r_k > 0]
-    floor = float(pos.min()) if pos.size else 1.0
+    return float(pos.min()) if pos.size else 1.0
+
+
+def knn_log_density_at(r_k, k, n, n_dims, floor):
+    """The kNN log-density of points whose k-th nearest of ``n`` sample points lies at ``r_k``
+    (new points scored against a fitted sample; ``floor`` from :func:`radius_floor` of the sample)."""
+    r_k = np.ascontiguousarray(r_k, dtype=np.float64)
     log_unit_ball = 0.5 * n_dims * math.log(math.pi) - float(gammaln(0.5 * n_dims + 1.0))
-    return _knn_log_density_kernel(r_k, float(k), float(n), float(n_dims), log_unit_ball, floor)
+    return _knn_log_density_kernel(r_k, float(k), float(n), float(n_dims), log_unit_ball, float(floor))

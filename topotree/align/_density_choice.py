@@ -19,7 +19,9 @@ __all__ = ["pick_density", "choose"]
 
 def pick_density(A, B, alignments, *, seed=0):
     """Of several alignments of A to B (e.g. on kNN and on GMM trees), the one whose T(A) is
-    closest to B; its ``info["density_energy"]`` records every candidate's distance.
+    closest to B; its ``info["density_score"]`` records every candidate's score (lower is better)
+    and ``info["density_score_kind"]`` what it is (an energy distance up to 8 dims, a divergence
+    above); ``info["density_energy"]`` holds the same numbers under its old name.
 
     Up to 8 dims the distance is the energy distance. Above, where the energy distance barely
     sees two equal-weight clusters swapped, it judges the leaf correspondence each map implies:
@@ -85,7 +87,16 @@ def choose(A, B, alignments, seed=0):
         scores = [mixture_divergence(A @ al.matrix + al.offset, B, n_comp, seed) for al in alignments]
     else:
         scores = [energy(A @ al.matrix + al.offset, B, ENERGY_DISTANCE_POINTS, seed) for al in alignments]
+    if min(A.shape[1], B.shape[1]) > MANY_DIMS:
+        kind = ("fitted Gaussian divergence of the leaf correspondence, relative to the best" if labelled
+                else "symmetric Kullback-Leibler divergence between Gaussian mixtures of T(A) and B")
+    else:
+        kind = "energy distance between T(A) and B"
     best = alignments[int(np.argmin(scores))]
     best.info["density_energy"] = {f"{al.info.get('density_a')}": sc for al, sc in zip(alignments, scores)}
+    # the same numbers under a name that does not say "energy" (above MANY_DIMS they are
+    # divergences); "density_energy" is kept for existing readers
+    best.info["density_score"] = dict(best.info["density_energy"])
+    best.info["density_score_kind"] = kind
     best.info["density"] = best.info.get("density_a")
     return best

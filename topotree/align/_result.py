@@ -13,7 +13,7 @@ from .._validation import check_points
 __all__ = ["Alignment", "AlignmentWarning", "LeafMatching", "Candidate", "Options"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Alignment:
     """A map from space A to space B: ``transform(X) = X @ matrix + offset``.
 
@@ -33,11 +33,21 @@ class Alignment:
     mutual_nn : fraction of T(A)'s points whose nearest neighbour in B has them as its nearest
         neighbour too (NaN when not computed).
     trust : float in [0, 1], calibrated across data sets (NaN where not computed): the neighbourhood
-        agreement of T(A)'s optimal-transport matching onto B, placed between a map that only matches
+        agreement of T(A)'s optimal-transport matching onto B, placed between maps that only match
         the first two moments (0) and B against a disjoint half of itself (1), times how clearly it
-        beats every substantially different map. Below 0.4 ``align``
-        warns (:class:`AlignmentWarning`): the clouds may share no structure.
-    info : dict of extra diagnostics (trees, candidates tried, ICP steps accepted, ...).
+        beats every substantially different map. Below 0.4 ``align`` warns
+        (:class:`AlignmentWarning`): the clouds may share no structure.
+    info : dict of extra diagnostics: ``tree_a``/``tree_b`` (the trees), ``leaf_map`` (position in
+        A's leaves -> position in B's, -1 unmatched), ``node_pairs`` (node ids), ``candidate_scores``,
+        ``n_candidates``, ``icp_accepted``, ``leaf_consistency``, ``density`` (the density kept, or
+        ``"gw"``), ``density_score`` (each density's selection score; ``density_score_kind`` says which
+        score: an energy distance up to 8 dims, a divergence above), ``density_energy`` (the same
+        numbers under their old name), ``scale_exponents``, ``search`` (the global search: the
+        origin of the map kept and every candidate's agreement), ``trust`` (the :class:`Trust` record:
+        agreement, null, ceiling, structure, uniqueness), ``calibration`` (when agreement could not
+        judge).
+
+    ``repr`` prints a summary, not the matrix.
     """
 
     kind: str
@@ -51,6 +61,24 @@ class Alignment:
     mutual_nn: float = float("nan")
     info: dict = field(default_factory=dict, repr=False)
     trust: float = float("nan")
+
+    def __repr__(self) -> str:
+        """A summary: the map's kind and shape, its diagnostics, the anchors and the tree sizes
+        (the matrix itself is ``matrix``)."""
+        parts = [f"kind={self.kind!r}", f"dims={self.dim_a}->{self.dim_b}", f"scale={self.scale:.4g}",
+                 f"score={self.score:.4g}", f"mutual_nn={self.mutual_nn:.4g}"]
+        if self.anchors:
+            parts.append(f"anchors={len(self.anchors[0])}")
+        info = self.info or {}
+        if info.get("tree_a") is not None and info.get("tree_b") is not None:
+            parts.append(f"leaves={len(info['tree_a'].leaves)}/{len(info['tree_b'].leaves)}")
+        if "density" in info:
+            parts.append(f"density={info['density']!r}")
+        if "n_candidates" in info:
+            parts.append(f"candidates={info['n_candidates']}")
+        if self.trust == self.trust:  # not NaN
+            parts.append(f"trust={self.trust:.2f}")
+        return f"Alignment({', '.join(parts)})"
 
     def __post_init__(self):
         for arr in (self.matrix, self.offset, self.residuals):

@@ -31,9 +31,12 @@ def plot_dendrogram(tree, ax=None, *, y="log_density", color=None, cmap="viridis
         None colours leaf ``j`` like cluster ``j`` in :func:`plot_embedding` (internal nodes grey);
         one colour for all; a dict node id -> colour (others grey); or one entry per node (colours,
         or numbers mapped through ``cmap``).
-    leaf_labels : None, False or sequence of str
-        None labels the leaves 0, 1, ...; a sequence gives one string per leaf (e.g. "digit 3");
-        False draws no labels. Labels are never drawn for more than 200 leaves.
+    leaf_labels : None, "node", False or sequence of str
+        None labels the leaves 0, 1, ... (their position in ``tree.leaves``, the value
+        ``tree.labels()`` gives their points); ``"node"`` labels them ``#id`` with their node ids
+        (the ids matchings, reports and ``tree.nodes`` use; ``tree.leaves[j]`` maps one to the
+        other); a sequence gives one string per leaf (e.g. "digit 3"); False draws no labels.
+        Labels are never drawn for more than 200 leaves.
     max_width, min_width : float
         Line width (points) of a branch of mass 1, and the thinnest line.
 
@@ -66,7 +69,9 @@ def plot_dendrogram(tree, ax=None, *, y="log_density", color=None, cmap="viridis
     L = leaves.shape[0]
     cmap = _check_cmap(cmap)
     max_width, min_width = _check_widths(max_width, min_width)
-    if leaf_labels is not None and leaf_labels is not False:
+    if isinstance(leaf_labels, str) and leaf_labels == "node":
+        leaf_labels = [f"#{int(node)}" for node in leaves]
+    elif leaf_labels is not None and leaf_labels is not False:
         if isinstance(leaf_labels, str) or len(leaf_labels) != L:
             raise ValueError(f"leaf_labels must be a sequence of {L} strings (one per leaf)")
     ax = _new_ax(ax, figsize)

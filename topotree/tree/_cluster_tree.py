@@ -15,6 +15,7 @@ from .._atomic import atomic_write
 from .._merge import lca_kernel, lift_table
 from .._simplify import simplified_arrays
 from .._validation import check_fraction
+from . import _export
 
 __all__ = ["ClusterTree", "Node", "Simplification"]
 
@@ -186,16 +187,28 @@ class ClusterTree:
         return d
 
     # ------------------------------------------------------------------ per point
-    def labels(self, core: bool = False) -> np.ndarray:
-        """Per-point leaf index (position in ``leaves``).
+    @functools.cached_property
+    def leaf_position(self) -> np.ndarray:
+        """Per node id: its position in ``leaves`` (the value ``labels()`` gives its points), -1 for
+        an internal node; ``leaves[j]`` goes the other way (position -> node id)."""
+        pos = np.full(self.n_nodes, -1, dtype=np.int64)
+        pos[list(self.leaves)] = np.arange(len(self.leaves))
+        pos.setflags(write=False)
+        return pos
+
+    def labels(self, core: bool = False, *, node_ids: bool = False) -> np.ndarray:
+        """Per-point leaf index (position in ``leaves``; with ``node_ids=True`` the leaf's node id,
+        as matchings, reports and ``nodes`` name it).
 
         By default every point gets the leaf whose basin of attraction holds it (steepest ascent
         on the graph, pruned branches absorbed by their elder sibling, as ToMATo's ``labels_``).
         With ``core=True`` only points inside a leaf's component at its ``start`` are labelled;
         the rest get -1.
         """
-        pos = np.full(self.n_nodes, -1, dtype=np.int64)
-        pos[list(self.leaves)] = np.arange(len(self.leaves))
+        if node_ids:
+            ids = np.where(self.is_leaf, np.arange(self.n_nodes), -1)
+            return ids[self.owner] if core else ids[self.basin]
+        pos = np.asarray(self.leaf_position)
         return pos[self.owner] if core else pos[self.basin]
 
     @functools.cached_property
@@ -259,7 +272,8 @@ class ClusterTree:
             density, the median log-density change across a graph edge (the resolution of the
             graph). 0 switches it off.
         min_mass : float or None
-            Fraction of all points. ``None`` chooses max(0.005, k / n). 0 switches it off.
+            Fraction of all points, in [0, 1] (a count is rejected: pass m / n_points).
+            ``None`` chooses max(0.005, k / n). 0 switches it off.
 
         References
         ----------
@@ -278,6 +292,9 @@ class ClusterTree:
         """
         min_persistence = check_fraction(min_persistence, "min_persistence")
         min_mass = check_fraction(min_mass, "min_mass")
+        if min_mass is not None and min_mass > 1.0:
+            raise ValueError(f"min_mass is a fraction of all points, in [0, 1], got {min_mass:g} "
+                             f"(for a number m of points pass m / n_points = m / {self.n_points})")
         rule = "given"
         if min_persistence is None or min_mass is None:  # the data-driven choice costs a pass over the graph
             auto = self.default_thresholds()
@@ -304,6 +321,32 @@ class ClusterTree:
         return Simplification(float(pers), float(mass), f"{how}; min_mass = max(0.005, k/n) = {mass:.4g}")
 
     # ------------------------------------------------------------------ export
+    def diagram_for(self, library: str = "gudhi", *, levels: str = "log_density", essential: bool = False):
+        """The persistence diagram with birth < death for gudhi, persim or ripser (see
+        :func:`topotree.tree._export.diagram_for`): ``diagram`` holds superlevel pairs (birth > death),
+        which those libraries read as points under the diagonal.
+
+        Examples
+        --------
+        >>> import numpy as np, topotree as tt
+        >>> rng = np.random.default_rng(0)
+        >>> t = tt.build_tree(np.r_[rng.normal(size=(300, 2)), rng.normal(size=(300, 2)) + 6]).simplify()
+        >>> bool(np.all(t.diagram[:, 0] > t.diagram[:, 1])), bool(np.all(np.diff(t.diagram_for("gudhi")) > 0))
+        (True, True)
+        """
+        return _export.diagram_for(self, library, levels=levels, essential=essential)
+
+    def to_pandas(self):
+        """The hierarchy as hdbscan's condensed tree (``parent``, ``child``, ``lambda_val``,
+        ``child_size``; points are ids below ``n_points``, node ``i`` is ``n_points + i``; levels are
+        log-densities). Needs pandas. See :func:`topotree.tree._export.to_pandas`."""
+        return _export.to_pandas(self)
+
+    def to_linkage(self) -> np.ndarray:
+        """A scipy linkage matrix of the leaves (observation ``i`` = ``leaves[i]``), for a binary tree;
+        distances are ``max(log_density) - level``. See :func:`topotree.tree._export.to_linkage`."""
+        return _export.to_linkage(self)
+
     def to_networkx(self):
         """The tree as a ``networkx.DiGraph`` (edges parent -> child) with node attributes."""
         import networkx as nx
