@@ -36,31 +36,34 @@ def search(A, B, tree_a, tree_b, opts):
     starts = [(al.matrix, al.offset, "trees-" + str(al.info.get("density_a"))) for al in tree_als]
     starts += [(M, t, "gw") for M, t, _ in centroid_gw_maps(A, B, opts.transform, opts.allow_reflection,
                                                            opts.ridge, seed=opts.seed)]
-    rows = []
+    # the trees' own maps first (as fitted: anchors, ICP), then every candidate refined
+    rows = [(ctx.agreement(al.matrix, al.offset), None, "trees-" + str(al.info.get("density_a")), al.matrix,
+             al.offset, al.scale, True) for al in tree_als]
     for M, t, origin in starts:
         start_agreement = ctx.agreement(M, t)
         M2, t2, s2, agreement = refine_by_agreement(ctx, M, t, opts.transform, opts.allow_reflection, opts.ridge)
-        rows.append((agreement, start_agreement, origin, M2, t2, s2, M is M2))
+        rows.append((agreement, start_agreement, origin + "+refined", M2, t2, s2, False))
     # near-ties (within AGREEMENT_TIE of the calibrated span) go to the earliest candidate: the
     # trees' maps come first, and they fit the clusters' own anchors and shapes
     top = max(r[0] for r in rows)
     best = next(i for i, r in enumerate(rows) if r[0] >= top - AGREEMENT_TIE * cal.span)
-    agreement, _, origin, M, t, s, unchanged = rows[best]
+    agreement, _, origin, M, t, s, _ = rows[best]
     tr = trust(cal, agreement, _rival(ctx, rows, best))
     info = dict(search=dict(origin=origin, agreements=tuple(r[0] for r in rows),
                             start_agreements=tuple(r[1] for r in rows), origins=tuple(r[2] for r in rows)),
                 trust=tr)
-    if best < len(tree_als) and unchanged:  # the tree map itself
+    if best < len(tree_als):  # a tree map itself
         al = tree_als[best]
         info.setdefault("density", al.info.get("density", al.info.get("density_a")))
         al = replace(al, trust=tr.score, info={**al.info, **info})
     else:
-        base = tree_als[best].info if best < len(tree_als) else {}
+        tree_of = best - len(tree_als) if best - len(tree_als) < len(tree_als) else None  # refined tree map
+        base = tree_als[tree_of].info if tree_of is not None else {}
         sc, mnn = chamfer(A @ M + t, B, seed=opts.seed, return_mutual=True)
         keep = {key: base[key] for key in ("tree_a", "tree_b", "density_a", "density_b", "density") if key in base}
         keep.setdefault("density", origin)
         al = Alignment(kind=opts.transform, matrix=M, offset=t, scale=float(s),
-                       matching=tree_als[best].matching if best < len(tree_als) else None,
+                       matching=tree_als[tree_of].matching if tree_of is not None else None,
                        score=sc, mutual_nn=mnn, trust=tr.score, info={**keep, **info})
     if tr.score < TRUST_WARN:
         warnings.warn(f"align found no reliable correspondence (trust {tr.score:.2f}: structure {tr.structure:.2f}, "
