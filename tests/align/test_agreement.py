@@ -61,12 +61,12 @@ def test_trust_is_high_for_the_true_map_and_low_for_moments_only():
 
 
 def test_many_dimensional_blobs_fall_back_to_the_trees_with_a_warning():
-    # isotropic blobs in 16 dims: kNN neighbourhoods are not reproducible between samples, so
+    # isotropic blobs in 12 dims: kNN neighbourhoods are not reproducible between samples, so
     # agreement cannot judge; the tree pipeline's own map is returned, flagged as unverified
-    m = hierarchical_mixture(2000, dim=16, n_leaves=4, weights="equal", seed=44)
-    Xb, lb = m.sample(1500, seed=45)
+    m = hierarchical_mixture(1000, dim=12, n_leaves=3, weights="equal", seed=44)
+    Xb, lb = m.sample(900, seed=45)
     with pytest.warns(AlignmentWarning, match="could not verify"):
-        al = tt.align(m.X, Xb @ rot(16, 46))
+        al = tt.align(m.X, Xb @ rot(12, 46), density="knn")
     assert al.info["search"]["unjudged"] and np.isnan(al.trust)
 
 
