@@ -1,5 +1,4 @@
 """Neighbourhood agreement, its refinement, the trust and the global search of align."""
-import warnings
 
 import numpy as np
 import pytest

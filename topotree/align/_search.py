@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,6 +27,16 @@ from ._result import Alignment, AlignmentWarning
 __all__ = ["search"]
 
 
+class _Row(NamedTuple):
+    """A candidate map and its neighbourhood agreement; ``origin``: where it came from."""
+
+    agreement: float
+    origin: str
+    M: np.ndarray
+    t: np.ndarray
+    s: float
+
+
 def search(A, B, tree_a, tree_b, opts):
     """Every candidate refined; the one of highest agreement as an Alignment (see module doc)."""
     tree_als = _tree_alignments(A, B, tree_a, tree_b, opts)
@@ -33,25 +44,23 @@ def search(A, B, tree_a, tree_b, opts):
     cal = calibrate(ctx, opts.transform, opts.allow_reflection, opts.ridge, seed=opts.seed)
     if cal.span < AGREEMENT_MIN_SPAN:
         return _unjudged(A, B, tree_als, cal, opts)
-    starts = [(al.matrix, al.offset, "trees-" + str(al.info.get("density_a"))) for al in tree_als]
+    fitted = [_Row(ctx.agreement(al.matrix, al.offset), "trees-" + str(al.info.get("density_a")), al.matrix,
+                   al.offset, al.scale) for al in tree_als]
+    starts = [(r.M, r.t, r.origin) for r in fitted]
     starts += [(M, t, "gw") for M, t, _ in centroid_gw_maps(A, B, opts.transform, opts.allow_reflection,
                                                            opts.ridge, seed=opts.seed)]
     # the trees' own maps first (as fitted: anchors, ICP), then every candidate refined
-    rows = [(ctx.agreement(al.matrix, al.offset), None, "trees-" + str(al.info.get("density_a")), al.matrix,
-             al.offset, al.scale, True) for al in tree_als]
-    for M, t, origin in starts:
-        start_agreement = ctx.agreement(M, t)
-        M2, t2, s2, agreement = refine_by_agreement(ctx, M, t, opts.transform, opts.allow_reflection, opts.ridge)
-        rows.append((agreement, start_agreement, origin + "+refined", M2, t2, s2, False))
+    rows = fitted + [_Row(ag, origin + "+refined", M2, t2, s2) for M, t, origin in starts
+                     for M2, t2, s2, ag in [refine_by_agreement(ctx, M, t, opts.transform, opts.allow_reflection,
+                                                                opts.ridge)]]
     # near-ties (within AGREEMENT_TIE of the calibrated span) go to the earliest candidate: the
     # trees' maps come first, and they fit the clusters' own anchors and shapes
-    top = max(r[0] for r in rows)
-    best = next(i for i, r in enumerate(rows) if r[0] >= top - AGREEMENT_TIE * cal.span)
-    agreement, _, origin, M, t, s, _ = rows[best]
+    top = max(r.agreement for r in rows)
+    best = next(i for i, r in enumerate(rows) if r.agreement >= top - AGREEMENT_TIE * cal.span)
+    agreement, origin, M, t, s = rows[best]
     tr = trust(cal, agreement, _rival(ctx, rows, best))
-    info = dict(search=dict(origin=origin, agreements=tuple(r[0] for r in rows),
-                            start_agreements=tuple(r[1] for r in rows), origins=tuple(r[2] for r in rows)),
-                trust=tr)
+    info = dict(search=dict(origin=origin, agreements=tuple(r.agreement for r in rows),
+                            origins=tuple(r.origin for r in rows)), trust=tr)
     if best < len(tree_als):  # a tree map itself
         al = tree_als[best]
         info.setdefault("density", al.info.get("density", al.info.get("density_a")))
@@ -90,11 +99,10 @@ def _unjudged(A, B, tree_als, cal, opts):
 def _rival(ctx, rows, best):
     """The agreement of the best candidate whose image of A's subsample lies, in RMS, more than
     DIFFERENT_MAP of B's spread away from the winner's (None if there is none)."""
-    M, t = rows[best][3], rows[best][4]
-    T0 = ctx.A @ M + t
+    T0 = ctx.A @ rows[best].M + rows[best].t
     spread = np.sqrt(np.mean(np.sum((ctx.B - ctx.B.mean(0)) ** 2, axis=1))) or 1.0
-    rivals = [r[0] for i, r in enumerate(rows) if i != best
-              and np.sqrt(np.mean(np.sum((ctx.A @ r[3] + r[4] - T0) ** 2, axis=1))) > DIFFERENT_MAP * spread]
+    rivals = [r.agreement for i, r in enumerate(rows) if i != best
+              and np.sqrt(np.mean(np.sum((ctx.A @ r.M + r.t - T0) ** 2, axis=1))) > DIFFERENT_MAP * spread]
     return max(rivals) if rivals else None
 
 
