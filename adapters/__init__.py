@@ -1,9 +1,12 @@
-"""topotree adapters: latent point clouds with exact densities from neural networks (torch).
+"""topotree.adapters: latent point clouds with exact densities from neural networks (torch).
 
-This is the only part of topotree that imports torch; the core ``topotree`` package works without it.
+This is the only part of topotree that imports torch; the core ``topotree`` package works without it
+and never imports this one. The repository keeps it in its own top-level folder, ``adapters/``;
+installed, it is ``topotree.adapters`` (no top-level ``adapters`` module, which would shadow the
+unrelated ``adapters`` library on PyPI).
 
 >>> import numpy as np
->>> from adapters import FlowAutoencoder, fit, latent_cloud
+>>> from topotree.adapters import FlowAutoencoder, fit, latent_cloud
 >>> X = np.random.default_rng(0).normal(size=(200, 3))
 >>> model = FlowAutoencoder(3, latent_dim=2, n_components=2, depth=2, hidden=16)
 >>> _ = fit(model, X, epochs=2, progress=False)

@@ -53,7 +53,7 @@ class FlowAutoencoder(nn.Module):
         Components of the ``"gmm"`` prior.
     reg_covar : float
         Covariance regularisation of the ``"gmm"`` prior's EM start, relative to the latents' mean
-        variance (see :class:`~adapters.GMMPrior`).
+        variance (see :class:`~topotree.adapters.GMMPrior`).
     depth, hidden : int
         Number of additive couplings and width of their networks.
     sigma : float
@@ -83,7 +83,7 @@ class FlowAutoencoder(nn.Module):
     Examples
     --------
     >>> import numpy as np
-    >>> from adapters import FlowAutoencoder, fit
+    >>> from topotree.adapters import FlowAutoencoder, fit
     >>> X = np.random.default_rng(0).normal(size=(300, 4))
     >>> model = FlowAutoencoder(4, latent_dim=2, n_components=2, depth=2, hidden=16)
     >>> history = fit(model, X, epochs=3, progress=False)
@@ -197,7 +197,7 @@ class FlowAutoencoder(nn.Module):
 
         The first orthogonal layer is set to the PCA rotation of ``X`` (centred by its mean), so the
         latent starts as the top ``latent_dim`` principal components and the noise part as the rest.
-        The prior is fitted to the latents of ``X_prior`` (default: ``X``); :func:`~adapters.fit`
+        The prior is fitted to the latents of ``X_prior`` (default: ``X``); :func:`~topotree.adapters.fit`
         passes its training part, keeping the validation part unseen by EM.
         """
         seed = self.seed if seed is None else seed
@@ -280,13 +280,13 @@ class FlowAutoencoder(nn.Module):
 
     def tree(self, n_samples: int = 10000, *, seed: int = 0, k: int | None = None, simplify: bool = True):
         """The level-set tree of the latent prior itself, from prior samples with exact log-densities
-        (:func:`adapters.model_tree`); ``.assign(encode(X))`` says which data each leaf holds."""
+        (:func:`topotree.adapters.model_tree`); ``.assign(encode(X))`` says which data each leaf holds."""
         from .model_tree import model_tree
 
         return model_tree(self, n_samples, seed=seed, k=k, simplify=simplify)
 
     def fit(self, X, **kwargs):
-        """Train by maximum likelihood: ``adapters.fit(self, X, **kwargs)``; returns the FitHistory."""
+        """Train by maximum likelihood: ``topotree.adapters.fit(self, X, **kwargs)``; returns the FitHistory."""
         from .training import fit
 
         return fit(self, X, **kwargs)

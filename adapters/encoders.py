@@ -36,7 +36,7 @@ def latent_cloud(model, X, *, batch_size: int = 1024, device=None):
     Parameters
     ----------
     model : FlowAutoencoder, torch.nn.Module, object with ``encode``/``transform``, or callable
-        A :class:`~adapters.FlowAutoencoder` gives exact latent log-densities (its prior); any other
+        A :class:`~topotree.adapters.FlowAutoencoder` gives exact latent log-densities (its prior); any other
         encoder gives ``log_density=None`` (topotree then uses its kNN estimate). An
         ``nn.Module`` is run in eval mode under ``torch.no_grad()`` on its own device and dtype.
     X : array-like, shape (n, d)

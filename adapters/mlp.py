@@ -45,7 +45,7 @@ class MLPAutoencoder(nn.Module):
     Examples
     --------
     >>> import numpy as np
-    >>> from adapters import MLPAutoencoder, fit_autoencoder
+    >>> from topotree.adapters import MLPAutoencoder, fit_autoencoder
     >>> X = np.random.default_rng(0).normal(size=(200, 6))
     >>> model = MLPAutoencoder(6, 2, hidden=(16,), activation="tanh", seed=0)
     >>> history = fit_autoencoder(model, X, epochs=2)

@@ -95,7 +95,7 @@ def model_tree(model, n_samples: int = 10000, *, seed: int = 0, k: int | None = 
     Parameters
     ----------
     model : FlowAutoencoder, or a prior (an ``nn.Module`` with ``log_prob(z)`` and
-        ``sample(n, generator=...)``, e.g. :class:`~adapters.GMMPrior`).
+        ``sample(n, generator=...)``, e.g. :class:`~topotree.adapters.GMMPrior`).
     n_samples : int, prior samples the tree is built on (the masses' precision grows as sqrt of it).
     seed : int, seed of the samples.
     k : neighbours of the kNN graph (default :func:`topotree.default_k`).
@@ -114,7 +114,7 @@ def model_tree(model, n_samples: int = 10000, *, seed: int = 0, k: int | None = 
     Examples
     --------
     >>> import torch
-    >>> from adapters import GMMPrior, model_tree
+    >>> from topotree.adapters import GMMPrior, model_tree
     >>> prior = GMMPrior(2, n_components=2)
     >>> with torch.no_grad():
     ...     _ = prior.loc.copy_(torch.tensor([[-4.0, 0.0], [4.0, 0.0]]))

@@ -37,7 +37,7 @@ class PriorCandidate:
 
 def select_prior(X, candidates=("gaussian", "gmm", "flow"), *, latent_dim: int, heldout_fraction: float = 0.2,
                  seed: int = 0, model_kwargs: dict | None = None, fit_kwargs: dict | None = None):
-    """Fit one :class:`~adapters.FlowAutoencoder` per candidate prior and rank them by held-out NLL.
+    """Fit one :class:`~topotree.adapters.FlowAutoencoder` per candidate prior and rank them by held-out NLL.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Maximum-likelihood training of a :class:`~adapters.FlowAutoencoder`."""
+"""Maximum-likelihood training of a :class:`~topotree.adapters.FlowAutoencoder`."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def fit(
     num_threads: int | None = 1,
     progress: bool = True,
 ) -> FitHistory:
-    """Fit a :class:`~adapters.FlowAutoencoder` by maximum likelihood, with early stopping.
+    """Fit a :class:`~topotree.adapters.FlowAutoencoder` by maximum likelihood, with early stopping.
 
     AdamW on the mean exact NLL; after every epoch the validation NLL is computed and the weights
     with the lowest one are restored at the end (training stops after ``patience`` epochs without
@@ -143,7 +143,7 @@ def fit(
     Examples
     --------
     >>> import numpy as np
-    >>> from adapters import FlowAutoencoder, fit
+    >>> from topotree.adapters import FlowAutoencoder, fit
     >>> X = np.random.default_rng(0).normal(size=(200, 3))
     >>> model = FlowAutoencoder(3, 2, n_components=2, depth=2, hidden=16)
     >>> h = fit(model, X, epochs=2, progress=False)

@@ -77,14 +77,14 @@ def train_encoder(spec, X):
 
     torch.set_num_threads(1)
     if kind == "mlp":
-        from adapters import MLPAutoencoder, fit_autoencoder
+        from topotree.adapters import MLPAutoencoder, fit_autoencoder
 
         _, d, hidden, act, seed = spec
         m = MLPAutoencoder(X.shape[1], d, hidden=hidden, activation=act, seed=seed)
         fit_autoencoder(m, X, epochs=50, seed=seed)
         return m.encode
     if kind == "flow":
-        from adapters import FlowAutoencoder, fit
+        from topotree.adapters import FlowAutoencoder, fit
 
         _, d, seed = spec
         m = FlowAutoencoder(X.shape[1], d, seed=seed)

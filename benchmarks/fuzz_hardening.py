@@ -223,31 +223,31 @@ load_tree(path)
 case("load", "round trip json", "ok", "t = _T.simplify(); p = os.path.join(TMP, 'r.json'); t.save(p); assert same_tree(load_tree(p), t)")
 case("load", "round trip npz", "ok", "t = _T; p = os.path.join(TMP, 'r.npz'); t.save(p); assert same_tree(load_tree(p), t)")
 case("load", "flow load: wrong keys", "error", """
-import torch; from adapters import FlowAutoencoder
+import torch; from topotree.adapters import FlowAutoencoder
 p = os.path.join(TMP, 'm.pt'); torch.save({'format': 'x'}, p); FlowAutoencoder.load(p)
 """)
 case("load", "flow load: config junk", "error", """
-import torch; from adapters import FlowAutoencoder
+import torch; from topotree.adapters import FlowAutoencoder
 m = FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4); p = os.path.join(TMP, 'm.pt'); m.save(p)
 b = torch.load(p, weights_only=True); b['config']['evil'] = 1; torch.save(b, p); FlowAutoencoder.load(p)
 """)
 case("load", "flow load: missing config", "error", """
-import torch; from adapters import FlowAutoencoder
+import torch; from topotree.adapters import FlowAutoencoder
 m = FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4); p = os.path.join(TMP, 'm.pt'); m.save(p)
 b = torch.load(p, weights_only=True); del b['config']; torch.save(b, p); FlowAutoencoder.load(p)
 """)
 case("load", "flow load: wrong shapes", "error", """
-import torch; from adapters import FlowAutoencoder
+import torch; from topotree.adapters import FlowAutoencoder
 m = FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4); p = os.path.join(TMP, 'm.pt'); m.save(p)
 b = torch.load(p, weights_only=True); k = next(iter(b['state_dict'])); b['state_dict'][k] = torch.zeros(7, 7, 7); torch.save(b, p); FlowAutoencoder.load(p)
 """)
 case("load", "flow load: nan weights", "error", """
-import torch; from adapters import FlowAutoencoder
+import torch; from topotree.adapters import FlowAutoencoder
 m = FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4); p = os.path.join(TMP, 'm.pt'); m.save(p)
 b = torch.load(p, weights_only=True); k = [k for k, v in b['state_dict'].items() if v.is_floating_point() and v.numel()][0]; b['state_dict'][k] = b['state_dict'][k] * float('nan'); torch.save(b, p); FlowAutoencoder.load(p)
 """)
 case("load", "flow load: crafted pickle", "error", """
-import pickle; from adapters import FlowAutoencoder
+import pickle; from topotree.adapters import FlowAutoencoder
 class Evil:
     def __reduce__(self): return (os.system, ('touch ' + os.path.join(TMP, 'pwned'),))
 p = os.path.join(TMP, 'evil.pt'); open(p, 'wb').write(pickle.dumps(Evil()))
@@ -256,10 +256,10 @@ try:
 finally:
     assert not os.path.exists(os.path.join(TMP, 'pwned'))
 """)
-case("load", "flow load: not a file", "error", "from adapters import FlowAutoencoder; p = os.path.join(TMP, 'x.pt'); open(p, 'wb').write(b'garbage'); FlowAutoencoder.load(p)")
-case("load", "flow load: empty", "error", "from adapters import FlowAutoencoder; p = os.path.join(TMP, 'e.pt'); open(p, 'wb').close(); FlowAutoencoder.load(p)")
+case("load", "flow load: not a file", "error", "from topotree.adapters import FlowAutoencoder; p = os.path.join(TMP, 'x.pt'); open(p, 'wb').write(b'garbage'); FlowAutoencoder.load(p)")
+case("load", "flow load: empty", "error", "from topotree.adapters import FlowAutoencoder; p = os.path.join(TMP, 'e.pt'); open(p, 'wb').close(); FlowAutoencoder.load(p)")
 case("load", "flow load: truncated", "error", """
-from adapters import FlowAutoencoder
+from topotree.adapters import FlowAutoencoder
 m = FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4); p = os.path.join(TMP, 'm.pt'); m.save(p)
 b = open(p, 'rb').read(); open(p, 'wb').write(b[: len(b) // 2]); FlowAutoencoder.load(p)
 """)
@@ -310,7 +310,7 @@ case("atomic", "tree save: missing folder", "error", "_T.save(os.path.join(TMP, 
 case("atomic", "tree save: onto a directory", "error", "d = os.path.join(TMP, 'dir.json'); os.makedirs(d, exist_ok=True); _T.save(d)")
 case("atomic", "tree save: bad suffix", "error", "_T.save(os.path.join(TMP, 'x.txt'))")
 case("atomic", "flow save: failed write keeps old file", "ok", """
-import torch; from adapters import FlowAutoencoder
+import torch; from topotree.adapters import FlowAutoencoder
 m = FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4); p = os.path.join(TMP, 'f.pt'); m.save(p); before = open(p, 'rb').read()
 orig = torch.save
 def boom(obj, f, *a, **k):
@@ -318,7 +318,7 @@ def boom(obj, f, *a, **k):
     else: open(f, 'wb').write(b'partial')
     raise KeyboardInterrupt()
 torch.save = boom
-import adapters.autoencoder as A; A.torch.save = boom
+import topotree.adapters.autoencoder as A; A.torch.save = boom
 try:
     FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4, seed=1).save(p)
 except KeyboardInterrupt:
@@ -327,10 +327,10 @@ finally:
     torch.save = orig; A.torch.save = orig
 assert open(p, 'rb').read() == before
 """)
-case("atomic", "flow save: missing folder", "error", "from adapters import FlowAutoencoder; FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4).save(os.path.join(TMP, 'nope', 'm.pt'))")
-case("atomic", "flow save: onto a directory", "error", "from adapters import FlowAutoencoder; d = os.path.join(TMP, 'd.pt'); os.makedirs(d, exist_ok=True); FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4).save(d)")
+case("atomic", "flow save: missing folder", "error", "from topotree.adapters import FlowAutoencoder; FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4).save(os.path.join(TMP, 'nope', 'm.pt'))")
+case("atomic", "flow save: onto a directory", "error", "from topotree.adapters import FlowAutoencoder; d = os.path.join(TMP, 'd.pt'); os.makedirs(d, exist_ok=True); FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4).save(d)")
 case("atomic", "flow save/load round trip", "ok", """
-from adapters import FlowAutoencoder; import torch
+from topotree.adapters import FlowAutoencoder; import torch
 m = FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4); p = os.path.join(TMP, 'rt.pt'); m.save(p)
 m2 = FlowAutoencoder.load(p)
 assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), m2.state_dict().values()))
@@ -341,18 +341,18 @@ for fn in ["tt.plot_embedding(X, _T, seed={s}, max_points=10)",
            "from topotree.datasets import hierarchical_mixture; hierarchical_mixture(100, seed={s})",
            "from topotree.datasets import hierarchical_mixture; hierarchical_mixture(100, seed=0).sample(10, seed={s})",
            "from topotree.datasets import warp_and_move; warp_and_move(X, seed={s})",
-           "from adapters import FlowAutoencoder; FlowAutoencoder(3, 2, seed={s})",
-           "from adapters import FlowAutoencoder, fit; fit(FlowAutoencoder(2, 1, n_components=2, depth=1, hidden=4), X, epochs=1, progress=False, seed={s})",
-           "from adapters import FlowAutoencoder; FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4).sample(3, seed={s})",
-           "from adapters import FlowAutoencoder; FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4).decode(np.zeros((2, 2)), noise='sample', seed={s})"]:
+           "from topotree.adapters import FlowAutoencoder; FlowAutoencoder(3, 2, seed={s})",
+           "from topotree.adapters import FlowAutoencoder, fit; fit(FlowAutoencoder(2, 1, n_components=2, depth=1, hidden=4), X, epochs=1, progress=False, seed={s})",
+           "from topotree.adapters import FlowAutoencoder; FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4).sample(3, seed={s})",
+           "from topotree.adapters import FlowAutoencoder; FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4).decode(np.zeros((2, 2)), noise='sample', seed={s})"]:
     for s in ("'x'", "1.5", "2**70", "-1"):
         case("args", f"seed={s}: {fn.split(';')[-1].strip()[:40]}", "error", fn.format(s=s))
 for name, code in [
-    ("numpy float32 sigma", "from adapters import FlowAutoencoder; FlowAutoencoder(3, 2, sigma=np.float32(0.1))"),
-    ("numpy float32 reg_covar", "from adapters import FlowAutoencoder; FlowAutoencoder(3, 2, reg_covar=np.float32(0.01))"),
+    ("numpy float32 sigma", "from topotree.adapters import FlowAutoencoder; FlowAutoencoder(3, 2, sigma=np.float32(0.1))"),
+    ("numpy float32 reg_covar", "from topotree.adapters import FlowAutoencoder; FlowAutoencoder(3, 2, reg_covar=np.float32(0.01))"),
     ("numpy int k", "tt.build_tree(X, k=np.int64(10))"),
     ("numpy float min_persistence", "_T.simplify(min_persistence=np.float32(0.5), min_mass=np.float64(0.01))"),
-    ("numpy float lr", "from adapters import FlowAutoencoder, fit; fit(FlowAutoencoder(2, 1, n_components=2, depth=1, hidden=4), X, epochs=1, progress=False, lr=np.float32(1e-3), weight_decay=np.float64(0.0), grad_clip=np.float32(5))"),
+    ("numpy float lr", "from topotree.adapters import FlowAutoencoder, fit; fit(FlowAutoencoder(2, 1, n_components=2, depth=1, hidden=4), X, epochs=1, progress=False, lr=np.float32(1e-3), weight_decay=np.float64(0.0), grad_clip=np.float32(5))"),
     ("numpy int seed", "from topotree.datasets import hierarchical_mixture; hierarchical_mixture(100, seed=np.int64(3))"),
     ("merge_height int8", "r = _T.merge_height(np.array([0, 1], dtype=np.int8), np.array([2, 3], dtype=np.uint8)); assert np.array_equal(r, _T.merge_height(np.array([0, 1]), np.array([2, 3])))"),
     ("merge_height int8 negative", "r = _T.merge_height(np.array([-1], dtype=np.int8), np.array([0], dtype=np.int8)); assert r[0] == _T.merge_height(len(X) - 1, 0)"),
@@ -405,17 +405,17 @@ for name, code in [
     ("datasets dim 0", "from topotree.datasets import hierarchical_mixture; hierarchical_mixture(100, dim=0)"),
     ("datasets weights bad", "from topotree.datasets import hierarchical_mixture; hierarchical_mixture(100, weights='heavy')"),
     ("datasets warp nan", "from topotree.datasets import warp_and_move; warp_and_move(X, warp=float('nan'))"),
-    ("flow sample 1e12", "from adapters import FlowAutoencoder; FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4).sample(10**12)"),
-    ("flow sigma float32 nan", "from adapters import FlowAutoencoder; FlowAutoencoder(3, 2, sigma=np.float32('nan'))"),
-    ("latent_cloud device banana", "import torch; from adapters import latent_cloud; latent_cloud(torch.nn.Linear(2, 1), X, device='banana')"),
-    ("latent_cloud device cuda:99", "import torch; from adapters import latent_cloud; latent_cloud(torch.nn.Linear(2, 1), X, device='cuda:99')"),
-    ("latent_cloud device int list", "import torch; from adapters import latent_cloud; latent_cloud(torch.nn.Linear(2, 1), X, device=[0])"),
-    ("latent_cloud batch_size 0", "from adapters import FlowAutoencoder, latent_cloud; latent_cloud(FlowAutoencoder(2, 1, n_components=2, depth=1, hidden=4), X, batch_size=0)"),
+    ("flow sample 1e12", "from topotree.adapters import FlowAutoencoder; FlowAutoencoder(3, 2, n_components=2, depth=1, hidden=4).sample(10**12)"),
+    ("flow sigma float32 nan", "from topotree.adapters import FlowAutoencoder; FlowAutoencoder(3, 2, sigma=np.float32('nan'))"),
+    ("latent_cloud device banana", "import torch; from topotree.adapters import latent_cloud; latent_cloud(torch.nn.Linear(2, 1), X, device='banana')"),
+    ("latent_cloud device cuda:99", "import torch; from topotree.adapters import latent_cloud; latent_cloud(torch.nn.Linear(2, 1), X, device='cuda:99')"),
+    ("latent_cloud device int list", "import torch; from topotree.adapters import latent_cloud; latent_cloud(torch.nn.Linear(2, 1), X, device=[0])"),
+    ("latent_cloud batch_size 0", "from topotree.adapters import FlowAutoencoder, latent_cloud; latent_cloud(FlowAutoencoder(2, 1, n_components=2, depth=1, hidden=4), X, batch_size=0)"),
 ]:
     case("args", name, "ok" if "fine)" in name else "error", code)
 
 # ------------------------------------------------------------------ adapters fit
-FIT = "from adapters import FlowAutoencoder, fit; fit(FlowAutoencoder(2, 1, n_components=2, depth=1, hidden=4), X, epochs=2, progress=False, {})"
+FIT = "from topotree.adapters import FlowAutoencoder, fit; fit(FlowAutoencoder(2, 1, n_components=2, depth=1, hidden=4), X, epochs=2, progress=False, {})"
 for kw in ["weight_decay=float('nan')", "weight_decay=-1.0", "weight_decay='a'", "grad_clip=float('nan')", "grad_clip=-1.0",
            "grad_clip=0.0", "lr=0.0", "lr=-1e-3", "lr=float('nan')", "lr='fast'", "lr=None", "val_fraction=1.5", "val_fraction=float('nan')",
            "val_fraction=-0.1", "val_fraction='a'", "anneal_sigma=-1.0", "anneal_sigma=float('nan')", "anneal_sigma='a'",

@@ -40,8 +40,8 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import topotree as tt  # noqa: E402
-from adapters import FlowAutoencoder, fit  # noqa: E402
-from adapters.demo import _split, load_data  # noqa: E402
+from topotree.adapters import FlowAutoencoder, fit  # noqa: E402
+from topotree.adapters.demo import _split, load_data  # noqa: E402
 from topotree import baselines, metrics  # noqa: E402
 
 

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import topotree as tt  # noqa: E402
-from adapters import MLPAutoencoder, fit_autoencoder  # noqa: E402
+from topotree.adapters import MLPAutoencoder, fit_autoencoder  # noqa: E402
 from topotree import baselines, metrics  # noqa: E402
 
 

@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from adapters import FitHistory, FlowAutoencoder, fit, latent_cloud, select_prior  # noqa: E402
+from topotree.adapters import FitHistory, FlowAutoencoder, fit, latent_cloud, select_prior  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ torch = pytest.importorskip("torch")
 from scipy.special import logsumexp  # noqa: E402
 from scipy.stats import multivariate_normal  # noqa: E402
 
-from adapters import FlowAutoencoder  # noqa: E402
-from adapters.autoencoder import _STRUCTURES as STRUCTURES  # noqa: E402
-from adapters.flows import VolumePreservingFlow  # noqa: E402
-from adapters.priors import FlowPrior, GMMPrior  # noqa: E402
+from topotree.adapters import FlowAutoencoder  # noqa: E402
+from topotree.adapters.autoencoder import _STRUCTURES as STRUCTURES  # noqa: E402
+from topotree.adapters.flows import VolumePreservingFlow  # noqa: E402
+from topotree.adapters.priors import FlowPrior, GMMPrior  # noqa: E402
 
 
 def _scramble(module, seed=0, scale=0.3):
@@ -79,7 +79,7 @@ def test_gmm_prior_matches_scipy():
 
 
 def test_latent_log_density_matches_scipy_after_fit():
-    from adapters import fit
+    from topotree.adapters import fit
 
     X = np.random.default_rng(3).normal(size=(300, 4)) @ np.diag([3, 2, 0.3, 0.2])
     model = FlowAutoencoder(4, 2, n_components=3, depth=2, hidden=16, seed=0)

@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from adapters import MLPAutoencoder, fit_autoencoder  # noqa: E402
+from topotree.adapters import MLPAutoencoder, fit_autoencoder  # noqa: E402
 
 
 def _data(n=300, d=6, seed=0):

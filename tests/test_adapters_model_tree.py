@@ -5,8 +5,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from adapters import FlowAutoencoder, GMMPrior, fit, model_tree  # noqa: E402
-from adapters.autoencoder import _STRUCTURES  # noqa: E402
+from topotree.adapters import FlowAutoencoder, GMMPrior, fit, model_tree  # noqa: E402
+from topotree.adapters.autoencoder import _STRUCTURES  # noqa: E402
 
 WEIGHTS = np.array([0.5, 0.3, 0.2])
 

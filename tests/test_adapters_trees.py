@@ -5,7 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 tt = pytest.importorskip("topotree")
 
-from adapters import FlowAutoencoder, fit, latent_cloud  # noqa: E402
+from topotree.adapters import FlowAutoencoder, fit, latent_cloud  # noqa: E402
 
 
 def _tree(X, latent_dim, n_components, seed, **fit_kwargs):

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from adapters.demo import run_demo  # noqa: E402
+from topotree.adapters.demo import run_demo  # noqa: E402
 
 METHODS = ["topotree (trees on exact density)", "topotree (trees on kNN density", "oracle", "moment", "Gromov-Wasserstein", "k-means + QAP", "random orthogonal",
            "anchor Procrustes", "permutation"]

@@ -457,7 +457,7 @@ def test_cli_overflowing_points(tmp_path):
 @pytest.fixture(scope="module")
 def small_model():
     pytest.importorskip("torch")
-    from adapters import FlowAutoencoder
+    from topotree.adapters import FlowAutoencoder
 
     return FlowAutoencoder(2, 1, n_components=2, depth=1, hidden=4)
 
@@ -469,7 +469,7 @@ def small_model():
     dict(adversarial_weight=float("nan")), dict(adversarial_weight=-1.0), dict(adversarial_weight="a"),
     dict(seed="x"), dict(seed=1.5), dict(seed=2**70)])
 def test_fit_bad_settings(small_model, kwargs):
-    from adapters import fit
+    from topotree.adapters import fit
 
     with pytest.raises((TypeError, ValueError), match=next(iter(kwargs))):
         fit(small_model, _cloud(), epochs=1, progress=False, **kwargs)
@@ -477,7 +477,7 @@ def test_fit_bad_settings(small_model, kwargs):
 
 def test_fit_accepts_numpy_scalars():
     pytest.importorskip("torch")
-    from adapters import FlowAutoencoder, fit
+    from topotree.adapters import FlowAutoencoder, fit
 
     m = FlowAutoencoder(2, 1, n_components=2, depth=1, hidden=4, sigma=np.float32(0.1), reg_covar=np.float64(1e-3))
     h = fit(m, _cloud(), epochs=2, progress=False, lr=np.float32(1e-3), weight_decay=np.float32(1e-4),
@@ -488,7 +488,7 @@ def test_fit_accepts_numpy_scalars():
 @pytest.mark.parametrize("device", ["banana", "cuda:99", [0]])
 def test_latent_cloud_bad_device(device):
     torch = pytest.importorskip("torch")
-    from adapters import latent_cloud
+    from topotree.adapters import latent_cloud
 
     with pytest.raises((TypeError, ValueError), match="device"):
         latent_cloud(torch.nn.Linear(2, 1), _cloud(), device=device)
@@ -519,7 +519,7 @@ def _edit_model_file(path, edit):
     lambda b: b.__setitem__("format", "x"),
 ], ids=["no config", "extra config key", "huge config", "wrong shape", "missing tensor", "wrong format"])
 def test_flow_load_rejects_bad_files(tmp_path, small_model, edit):
-    from adapters import FlowAutoencoder
+    from topotree.adapters import FlowAutoencoder
 
     path = tmp_path / "m.pt"
     small_model.save(path)
@@ -533,7 +533,7 @@ def test_flow_load_never_runs_code(tmp_path):
     pytest.importorskip("torch")
     import pickle
 
-    from adapters import FlowAutoencoder
+    from topotree.adapters import FlowAutoencoder
 
     marker = tmp_path / "pwned"
 
@@ -553,8 +553,8 @@ def test_flow_load_never_runs_code(tmp_path):
 
 
 def test_flow_save_is_atomic(tmp_path, small_model, monkeypatch):
-    import adapters.autoencoder as A
-    from adapters import FlowAutoencoder
+    import topotree.adapters.autoencoder as A
+    from topotree.adapters import FlowAutoencoder
 
     path = tmp_path / "f.pt"
     small_model.save(path)

@@ -303,9 +303,9 @@ def _demo_run(args):
     if args.latent_dim < 1:
         raise CLIError(f"--latent-dim must be >= 1, got {args.latent_dim}")
     try:
-        from adapters.demo import run_demo
+        from topotree.adapters.demo import run_demo
     except ImportError as exc:
-        raise CLIError(f"the demo needs torch and the adapters package ({exc}); install with "
+        raise CLIError(f"the demo needs torch and topotree.adapters ({exc}); install with "
                        f"pip install 'topotree[torch]' (or run make demo)") from None
     result = run_demo(data, labels, latent_dim=args.latent_dim, out=args.out, seed=args.seed, epochs=args.epochs,
                       max_points=args.max_points, progress=args.progress)
