@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Union
+
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from topotree._validation import check_int, check_real, check_sample_size, check_seed
 
-__all__ = ["as_matrix", "check_device", "check_int", "check_latent_dim", "check_real", "check_sample_size",
+#: an input array: anything numpy.asarray takes, or a torch tensor
+ArrayIn = Union[ArrayLike, torch.Tensor]
+#: an output array: numpy (numpy=True, the default) or a torch tensor (numpy=False)
+ArrayOut = Union[np.ndarray, torch.Tensor]
+
+__all__ = ["ArrayIn", "ArrayOut", "as_matrix", "check_device", "check_int", "check_latent_dim", "check_real", "check_sample_size",
            "check_seed", "to_tensor", "to_output"]
 
 

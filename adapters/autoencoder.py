@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -11,10 +12,24 @@ from torch import nn
 
 from topotree._atomic import atomic_write
 
-from ._validation import (as_matrix, check_int, check_latent_dim, check_real, check_sample_size, check_seed,
-                          to_output, to_tensor)
+from ._validation import (
+    ArrayIn,
+    ArrayOut,
+    as_matrix,
+    check_int,
+    check_latent_dim,
+    check_real,
+    check_sample_size,
+    check_seed,
+    to_output,
+    to_tensor,
+)
 from .flows import VolumePreservingFlow
 from .priors import PRIORS, make_prior
+
+if TYPE_CHECKING:  # imported where used (they import this module)
+    from .model_tree import ModelTree
+    from .training import FitHistory
 
 __all__ = ["FlowAutoencoder"]
 
@@ -221,14 +236,16 @@ class FlowAutoencoder(nn.Module):
         return to_tensor(as_matrix(X, name, width=width), dtype=ref.dtype, device=ref.device)
 
     @torch.no_grad()
-    def encode(self, X, *, return_noise: bool = False, numpy: bool = True):
+    def encode(self, X: ArrayIn, *, return_noise: bool = False,
+               numpy: bool = True) -> ArrayOut | tuple[ArrayOut, ArrayOut]:
         """Latent codes ``z`` (n, latent_dim); with ``return_noise`` also the noise part ``r``."""
         y = self.flow(self._check(X, "X", self.dim))
         z, r = y[:, : self.latent_dim], y[:, self.latent_dim:]
         return (to_output(z, numpy), to_output(r, numpy)) if return_noise else to_output(z, numpy)
 
     @torch.no_grad()
-    def decode(self, Z, noise="zero", *, seed: int | None = None, numpy: bool = True):
+    def decode(self, Z: ArrayIn, noise: str | ArrayIn = "zero", *, seed: int | None = None,
+               numpy: bool = True) -> ArrayOut:
         """``x = f^{-1}(z, r)`` with ``r = 0`` (``noise="zero"``), ``r ~ N(0, sigma^2 I)``
         (``noise="sample"``, seeded by ``seed``) or ``r`` given as an (n, dim - latent_dim) array."""
         z = self._check(Z, "Z", self.latent_dim)
@@ -247,17 +264,17 @@ class FlowAutoencoder(nn.Module):
         return to_output(self.flow.inverse(torch.cat([z, r], 1)), numpy)
 
     @torch.no_grad()
-    def latent_log_density(self, Z, *, numpy: bool = True):
+    def latent_log_density(self, Z: ArrayIn, *, numpy: bool = True) -> ArrayOut:
         """Exact log-density of the latent prior at ``Z`` (n, latent_dim) -> (n,)."""
         return to_output(self.prior.log_prob(self._check(Z, "Z", self.latent_dim)), numpy)
 
     @torch.no_grad()
-    def log_density(self, X, *, numpy: bool = True):
+    def log_density(self, X: ArrayIn, *, numpy: bool = True) -> ArrayOut:
         """Exact log-density of the model at data points ``X`` (n, dim) -> (n,)."""
         return to_output(self.log_prob(self._check(X, "X", self.dim)), numpy)
 
     @torch.no_grad()
-    def sample(self, m: int, *, seed: int | None = None, numpy: bool = True):
+    def sample(self, m: int, *, seed: int | None = None, numpy: bool = True) -> ArrayOut:
         """Draw ``m`` data points: ``z ~ prior``, ``r ~ N(0, sigma^2 I)``, ``x = f^{-1}(z, r)``."""
         m = check_sample_size(m, self.dim, "m")
         g = torch.Generator().manual_seed(self.seed if seed is None else check_seed(seed))
@@ -267,7 +284,7 @@ class FlowAutoencoder(nn.Module):
         return to_output(self.flow.inverse(torch.cat([z.to(ref), r], 1)), numpy)
 
     @torch.no_grad()
-    def calibrate_sigma(self, X) -> float:
+    def calibrate_sigma(self, X: ArrayIn) -> float:
         """Set ``sigma`` to its maximum-likelihood value ``sqrt(mean r^2)`` on ``X``; return it.
 
         Only the noise density changes: codes, decoding and the latent prior are untouched.
@@ -278,14 +295,15 @@ class FlowAutoencoder(nn.Module):
         self.log_sigma.fill_(0.5 * float(torch.log(r.square().mean())))
         return self.sigma
 
-    def tree(self, n_samples: int = 10000, *, seed: int = 0, k: int | None = None, simplify: bool = True):
+    def tree(self, n_samples: int = 10000, *, seed: int = 0, k: int | None = None,
+             simplify: bool = True) -> ModelTree:
         """The level-set tree of the latent prior itself, from prior samples with exact log-densities
         (:func:`topotree.adapters.model_tree`); ``.assign(encode(X))`` says which data each leaf holds."""
         from .model_tree import model_tree
 
         return model_tree(self, n_samples, seed=seed, k=k, simplify=simplify)
 
-    def fit(self, X, **kwargs):
+    def fit(self, X: ArrayIn, **kwargs: Any) -> FitHistory:
         """Train by maximum likelihood: ``topotree.adapters.fit(self, X, **kwargs)``; returns the FitHistory."""
         from .training import fit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._validation import as_matrix, check_device, check_int
+from ._validation import ArrayIn, as_matrix, check_device, check_int
 
 __all__ = ["latent_cloud"]
 
@@ -30,7 +30,8 @@ def _to_numpy(out, name: str) -> np.ndarray:
     return Z
 
 
-def latent_cloud(model, X, *, batch_size: int = 1024, device=None):
+def latent_cloud(model: torch.nn.Module, X: ArrayIn, *, batch_size: int = 1024,
+                 device: str | torch.device | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Encode ``X`` with any model: ``(Z, log_density)`` ready for ``tt.build_tree``.
 
     Parameters

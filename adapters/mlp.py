@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import as_matrix, check_int, check_latent_dim, to_tensor
+from ._validation import ArrayIn, ArrayOut, as_matrix, check_int, check_latent_dim, to_tensor
 
 __all__ = ["MLPAutoencoder", "fit_autoencoder", "AutoencoderHistory"]
 
@@ -82,11 +82,11 @@ class MLPAutoencoder(nn.Module):
             out = net(to_tensor(X, dtype=ref.dtype, device=ref.device))
         return out.cpu().numpy().astype(np.float64) if numpy else out
 
-    def encode(self, X, *, numpy: bool = True):
+    def encode(self, X: ArrayIn, *, numpy: bool = True) -> ArrayOut:
         """Latent codes of the rows of ``X`` (n, dim) -> (n, latent_dim), without gradients."""
         return self._run(self.encoder, X, self.dim, "X", numpy)
 
-    def decode(self, Z, *, numpy: bool = True):
+    def decode(self, Z: ArrayIn, *, numpy: bool = True) -> ArrayOut:
         """Reconstructions of latent codes ``Z`` (n, latent_dim) -> (n, dim), without gradients."""
         return self._run(self.decoder, Z, self.latent_dim, "Z", numpy)
 
@@ -99,7 +99,7 @@ class AutoencoderHistory:
     seconds: float
 
 
-def fit_autoencoder(model: MLPAutoencoder, X, *, epochs: int = 50, batch_size: int = 64, lr: float = 1e-3,
+def fit_autoencoder(model: MLPAutoencoder, X: ArrayIn, *, epochs: int = 50, batch_size: int = 64, lr: float = 1e-3,
                     weight_decay: float = 0.0, seed: int | None = None) -> AutoencoderHistory:
     """Train ``model`` by Adam on the mean squared reconstruction error (minibatches, shuffled).
 

@@ -9,13 +9,19 @@ point lies in the basin of the sample nearest to it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 import topotree as tt
 
-from ._validation import as_matrix, check_int, check_seed
+from ._validation import ArrayIn, as_matrix, check_int, check_seed
+
+if TYPE_CHECKING:
+    from .autoencoder import FlowAutoencoder
+    from .priors import Prior
 
 __all__ = ["ModelTree", "model_tree"]
 
@@ -60,11 +66,11 @@ class ModelTree:
         nn = NearestNeighbors(n_neighbors=1).fit(self.samples)
         return nn.kneighbors(Z, return_distance=False)[:, 0]
 
-    def assign(self, Z) -> np.ndarray:
+    def assign(self, Z: ArrayIn) -> np.ndarray:
         """(n,) position in ``leaves`` of the basin each latent point ``Z`` lies in (nearest sample's)."""
         return self.tree.labels()[self._nearest(Z)]
 
-    def node_members(self, Z) -> dict:
+    def node_members(self, Z: ArrayIn) -> dict:
         """``{node id: indices of the rows of Z}`` whose nearest prior sample belongs to that node."""
         near = self._nearest(Z)
         out = {}
@@ -74,7 +80,7 @@ class ModelTree:
             out[node.id] = np.flatnonzero(inside[near])
         return out
 
-    def purity(self, Z, labels) -> tuple:
+    def purity(self, Z: ArrayIn, labels: ArrayLike) -> tuple:
         """``(purity, n_classes)``: the share of points whose leaf's majority class is their own,
         and how many distinct classes are the majority of some leaf."""
         labels = np.asarray(labels)
@@ -89,7 +95,7 @@ class ModelTree:
         return hits / len(labels), len(majors)
 
 
-def model_tree(model, n_samples: int = 10000, *, seed: int = 0, k: int | None = None, simplify: bool = True) -> ModelTree:
+def model_tree(model: FlowAutoencoder | Prior, n_samples: int = 10000, *, seed: int = 0, k: int | None = None, simplify: bool = True) -> ModelTree:
     """The level-set tree of ``model``'s latent prior density, from ``n_samples`` prior samples.
 
     Parameters

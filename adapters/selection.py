@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_matrix
+from ._validation import ArrayIn, as_matrix
 from .training import FitHistory, fit, split_indices
 
 __all__ = ["PriorCandidate", "select_prior"]
@@ -35,8 +36,9 @@ class PriorCandidate:
     history: FitHistory
 
 
-def select_prior(X, candidates=("gaussian", "gmm", "flow"), *, latent_dim: int, heldout_fraction: float = 0.2,
-                 seed: int = 0, model_kwargs: dict | None = None, fit_kwargs: dict | None = None):
+def select_prior(X: ArrayIn, candidates: Sequence[str] = ("gaussian", "gmm", "flow"), *, latent_dim: int, heldout_fraction: float = 0.2,
+                 seed: int = 0, model_kwargs: dict | None = None,
+                 fit_kwargs: dict | None = None) -> list[PriorCandidate]:
     """Fit one :class:`~topotree.adapters.FlowAutoencoder` per candidate prior and rank them by held-out NLL.
 
     Parameters

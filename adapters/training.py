@@ -6,12 +6,16 @@ import copy
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._validation import as_matrix, check_int, check_real, check_seed, to_tensor
+from ._validation import ArrayIn, as_matrix, check_int, check_real, check_seed, to_tensor
+
+if TYPE_CHECKING:
+    from .autoencoder import FlowAutoencoder
 
 __all__ = ["FitHistory", "fit", "split_indices"]
 
@@ -60,15 +64,15 @@ def _nll(model, X: torch.Tensor, batch_size: int = 4096) -> float:
 
 
 def fit(
-    model,
-    X,
+    model: FlowAutoencoder,
+    X: ArrayIn,
     *,
     epochs: int = 300,
     batch_size: int = 128,
     lr: float = 1e-3,
     weight_decay: float = 1e-4,
     val_fraction: float = 0.2,
-    X_val=None,
+    X_val: ArrayIn | None = None,
     patience: int = 25,
     anneal_sigma: float | None = None,
     anneal_epochs: int | None = None,

@@ -22,6 +22,7 @@ from ._icp import global_icp
 from ._nearest import chamfer
 from ._pot import import_pot
 from ._procrustes import KINDS, fit_map, normalized_weights
+from ._typing import ArrayLike, Pairs, Seed, Transform
 from ._validation import SKLEARN_MAX_SEED, check_choice, check_fraction, check_int, check_points, check_seed
 from .align import Alignment
 
@@ -53,7 +54,9 @@ def _pairs_arg(pairs, n_a, n_b):
     return p.astype(np.int64)
 
 
-def oracle_procrustes(A, B, transform="affine", *, pairs=None, labels_a=None, labels_b=None, ridge=0.1):
+def oracle_procrustes(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, pairs: Pairs | None = None,
+                      labels_a: ArrayLike | None = None, labels_b: ArrayLike | None = None,
+                      ridge: float = 0.1) -> Alignment:
     """The upper bound: fit on the true pairs (same sample) or on the true class means (fresh sample).
 
     Examples
@@ -92,7 +95,7 @@ def _pca(X):
     return mu, np.maximum(e[o], 1e-12), V[:, o]
 
 
-def moment_align(A, B, transform="affine"):
+def moment_align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine") -> Alignment:
     """Whiten both clouds, match principal axes by rank, fix each axis's sign by the skewness.
 
     Fails by construction on whitened (identity-covariance) clouds, whose principal axes are arbitrary.
@@ -116,7 +119,8 @@ def moment_align(A, B, transform="affine"):
     return _finish(A, B, M, t, s, transform)
 
 
-def gromov_wasserstein_align(A, B, transform="affine", *, n_sub=1000, seed=0, max_iter=200):
+def gromov_wasserstein_align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, n_sub: int = 1000,
+                             seed: Seed = 0, max_iter: int = 200) -> Alignment:
     """Gromov-Wasserstein coupling (POT, exact conditional gradient) of subsamples, then Procrustes
     on each subsampled A point's most-coupled B point. Time and memory grow as n_sub^2 and more."""
     try:
@@ -144,7 +148,8 @@ def gromov_wasserstein_align(A, B, transform="affine", *, n_sub=1000, seed=0, ma
     return _finish(A, B, M, t, s, transform)
 
 
-def kmeans_qap_align(A, B, transform="affine", *, n_clusters=20, icp_rounds=5, n_init=10, n_trials=8, seed=0):
+def kmeans_qap_align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, n_clusters: int = 20,
+                     icp_rounds: int = 5, n_init: int = 10, n_trials: int = 8, seed: Seed = 0) -> Alignment:
     """k-means centroids of both clouds matched by a quadratic assignment (FAQ) of their distance
     matrices, Procrustes on the matched centroids, then ICP (the mini-vec2vec recipe).
 
@@ -204,7 +209,7 @@ def kmeans_qap_align(A, B, transform="affine", *, n_clusters=20, icp_rounds=5, n
     return _finish(A, B, M, t, s, transform, centroid_map=np.array(col), n_candidates=len(cols))
 
 
-def random_orthogonal(A, B, transform="similarity", *, seed=0):
+def random_orthogonal(A: ArrayLike, B: ArrayLike, transform: Transform = "similarity", *, seed: Seed = 0) -> Alignment:
     """A random semi-orthogonal map, scaled by the ratio of spreads, means matched (chance level)."""
     A = check_points(A, "A")
     B = check_points(B, "B")
@@ -219,7 +224,8 @@ def random_orthogonal(A, B, transform="similarity", *, seed=0):
     return _finish(A, B, M, t, s, transform)
 
 
-def anchor_procrustes(A, B, pairs, k, transform="affine", *, seed=0, ridge=0.1):
+def anchor_procrustes(A: ArrayLike, B: ArrayLike, pairs: Pairs, k: int, transform: Transform = "affine", *,
+                      seed: Seed = 0, ridge: float = 0.1) -> Alignment:
     """Procrustes on k randomly chosen known pairs (Maiorca et al. 2023)."""
     A = check_points(A, "A")
     B = check_points(B, "B")
@@ -233,7 +239,7 @@ def anchor_procrustes(A, B, pairs, k, transform="affine", *, seed=0, ridge=0.1):
     return _finish(A, B, M, t, s, transform, pairs_used=sel)
 
 
-def relative_representation(A, B, pairs, k, *, seed=0):
+def relative_representation(A: ArrayLike, B: ArrayLike, pairs: Pairs, k: int, *, seed: Seed = 0) -> np.ndarray:
     """Cosine similarities of every point to k shared anchors (Moschella et al. 2023).
 
     Returns (RA, RB), (n_a, k) and (n_b, k): both clouds in one k-dim relative space (score them
@@ -254,7 +260,7 @@ def relative_representation(A, B, pairs, k, *, seed=0):
     return rel(A, sel[:, 0]), rel(B, sel[:, 1])
 
 
-def permutation_align(A, B, pairs, k=None, *, seed=0):
+def permutation_align(A: ArrayLike, B: ArrayLike, pairs: Pairs, k: int | None = None, *, seed: Seed = 0) -> np.ndarray:
     """Git Re-Basin's activation matching: a signed permutation of coordinates by Hungarian on the
     absolute correlations over (k of) the known pairs; centred, scaled by the ratio of spreads."""
     A = check_points(A, "A")

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
 from ._assemble import assemble
-from .disjoint_set import ds_find, ds_new, ds_union
 from ._merge import merge_tree_kernel, owners_from_basins
 from ._renumber import relabel, scatter, scatter_relabel
+from ._typing import ArrayLike, LogDensity
 from ._validation import as_numpy, check_bool, check_choice, check_int, check_points, check_vector, scale_exponent
 from .density import knn_log_density
+from .disjoint_set import ds_find, ds_new, ds_union
 from .graph import adjacency, bridge_components, earlier_adjacency, knn_local
 from .tree import ClusterTree
 
@@ -22,8 +24,9 @@ def default_k(n: int) -> int:
     return int(max(1, min(n - 1, min(50, max(15, round(0.01 * n))))))
 
 
-def build_tree(X, log_density=None, *, k=None, backend="numba", connect=True, neighbors=None,
-               progress=None) -> ClusterTree:
+def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = None,
+               backend: Literal["numba", "gudhi"] = "numba", connect: bool = True,
+               neighbors: ArrayLike | None = None, progress: bool | None = None) -> ClusterTree:
     """Build the level-set tree of a density on a point cloud.
 
     The k-nearest-neighbour graph (i ~ j if either is among the other's k nearest) carries the

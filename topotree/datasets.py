@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from scipy.special import logsumexp
 
+from ._typing import ArrayLike, Seed
 from ._validation import check_int, check_points, check_real, check_sample_size, check_seed
 
 __all__ = ["GaussianMixture", "hierarchical_mixture", "warp_and_move"]
@@ -30,7 +32,7 @@ class GaussianMixture:
     leaf_groups: np.ndarray
     _chol: np.ndarray = field(repr=False)
 
-    def log_density(self, Y) -> np.ndarray:
+    def log_density(self, Y: ArrayLike) -> np.ndarray:
         """Exact log-density of the mixture at the rows of ``Y`` (log-sum-exp, no underflow)."""
         Y = np.atleast_2d(np.asarray(Y, dtype=np.float64))
         d = Y.shape[1]
@@ -41,7 +43,7 @@ class GaussianMixture:
                          - 0.5 * d * np.log(2 * np.pi))
         return logsumexp(out, axis=1)
 
-    def sample(self, n, seed=None):
+    def sample(self, n: int, seed: Seed = None) -> tuple[np.ndarray, np.ndarray]:
         """A fresh sample of ``n`` points from the same mixture: ``(X, labels)``, no shared rows.
 
         Examples
@@ -56,7 +58,7 @@ class GaussianMixture:
         return _draw(self.means, self._chol, labels, rng.normal(size=(n, self.means.shape[1]))), labels
 
 
-def warp_and_move(X, seed=None, warp=0.0):
+def warp_and_move(X: ArrayLike, seed: Seed = None, warp: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A random smooth warp, orthogonal map (det +1 or -1), scaling and translation of ``X``.
 
     ``Y = exp(u) * (X + warp * s * tanh(X W / s)) Q + t``, with s the cloud's RMS spread per axis,
@@ -108,8 +110,9 @@ def _spread(rng, m, dim, min_dist, radius):
     return pts - pts.mean(axis=0)
 
 
-def hierarchical_mixture(n=4000, dim=2, n_leaves=6, *, n_groups=None, separation=8.0, weights="uneven",
-                         anisotropy=2.0, seed=None) -> GaussianMixture:
+def hierarchical_mixture(n: int = 4000, dim: int = 2, n_leaves: int = 6, *, n_groups: int | None = None,
+                         separation: float = 8.0, weights: Literal["uneven", "equal"] | ArrayLike = "uneven",
+                         anisotropy: float = 2.0, seed: Seed = None) -> GaussianMixture:
     """A two-level hierarchical Gaussian mixture: groups of leaves, leaves well separated.
 
     Leaves in a group are at least ``separation`` (in units of the largest leaf standard deviation)

@@ -35,6 +35,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
+from ._typing import ArrayLike
 from ._validation import as_numpy, check_vector
 from .build import build_tree, default_k
 from .density import knn_log_density_at
@@ -224,7 +225,7 @@ class DensityTree(ClusterMixin, BaseEstimator):
         return check_vector(values, X.shape[0], "log_density(X)")
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: None = None) -> "DensityTree":
         """Build the tree of ``X`` (n, d) and choose the clusters. ``y`` is ignored."""
         self._check_params()
         X = _validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
@@ -272,7 +273,7 @@ class DensityTree(ClusterMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------------------ new points
-    def approximate_predict(self, X) -> Prediction:
+    def approximate_predict(self, X: ArrayLike) -> Prediction:
         """Labels and membership strengths of new points without refitting (hdbscan's
         ``approximate_predict``).
 
@@ -301,7 +302,7 @@ class DensityTree(ClusterMixin, BaseEstimator):
         prob = np.where(inside, np.exp(np.minimum(f - self._cap[np.maximum(cluster, 0)], 0.0) / d), 0.0)
         return Prediction(labels.astype(np.int64), prob)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Labels of new points: ``approximate_predict(X).labels``."""
         return self.approximate_predict(X).labels
 

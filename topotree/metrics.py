@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ._typing import ArrayLike
 from ._validation import check_int, check_points
 
 __all__ = ["label_transfer_accuracy", "retrieval_at_k", "mrr", "foscttm", "relative_error", "cka"]
@@ -34,7 +35,7 @@ def _pair(TA, B, same_dim=True, same_n=False):
     return TA, B
 
 
-def label_transfer_accuracy(TA, labels_a, B, labels_b) -> float:
+def label_transfer_accuracy(TA: ArrayLike, labels_a: ArrayLike, B: ArrayLike, labels_b: ArrayLike) -> float:
     """Fraction of mapped A points whose nearest B point carries the same label (1-NN transfer).
 
     Examples
@@ -64,18 +65,18 @@ def _ranks(TA, B):
     return ranks
 
 
-def retrieval_at_k(TA, B, k=1) -> float:
+def retrieval_at_k(TA: ArrayLike, B: ArrayLike, k: int = 1) -> float:
     """Fraction of rows i whose counterpart B[i] is among the k nearest B points of TA[i]."""
     k = check_int(k, "k", low=1)
     return float(np.mean(_ranks(TA, B) < k))
 
 
-def mrr(TA, B) -> float:
+def mrr(TA: ArrayLike, B: ArrayLike) -> float:
     """Mean reciprocal rank of each counterpart B[i] among the neighbours of TA[i] (1 is perfect)."""
     return float(np.mean(1.0 / (1.0 + _ranks(TA, B))))
 
 
-def foscttm(TA, B) -> float:
+def foscttm(TA: ArrayLike, B: ArrayLike) -> float:
     """Fraction Of Samples Closer Than the True Match, averaged both ways (0 is perfect, 0.5 chance)."""
     TA, B = _pair(TA, B, same_n=True)
     n = TA.shape[0]
@@ -84,14 +85,14 @@ def foscttm(TA, B) -> float:
     return float((np.mean(_ranks(TA, B)) + np.mean(_ranks(B, TA))) / (2 * (n - 1)))
 
 
-def relative_error(TA, B) -> float:
+def relative_error(TA: ArrayLike, B: ArrayLike) -> float:
     """||T(A) - B||_F / ||B - mean(B)||_F for paired rows (0 is perfect)."""
     TA, B = _pair(TA, B, same_n=True)
     den = np.linalg.norm(B - B.mean(0))
     return float(np.linalg.norm(TA - B) / (den if den > 0 else 1.0))
 
 
-def cka(X, Y) -> float:
+def cka(X: ArrayLike, Y: ArrayLike) -> float:
     """Linear centred kernel alignment of paired representations (dimensions may differ), in [0, 1]."""
     X, Y = _pair(X, Y, same_dim=False, same_n=True)
     X = X - X.mean(0)

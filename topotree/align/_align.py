@@ -5,10 +5,12 @@ agreement) or the tree pipeline alone (``search="trees"``)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Literal
 
 import numpy as np
 
 from .._procrustes import KINDS
+from .._typing import ArrayLike, Seed, Transform
 from .._validation import (
     SKLEARN_MAX_SEED,
     check_choice,
@@ -18,6 +20,7 @@ from .._validation import (
     check_seed,
     scale_exponent,
 )
+from ..tree import ClusterTree
 from ._params import FALLBACK_K, MIN_TREE_POINTS
 from ._pipeline import align_on_trees
 from ._result import Alignment, Options
@@ -27,9 +30,11 @@ from ._trees import check_tree
 __all__ = ["align"]
 
 
-def align(A, B, transform="affine", *, tree_a=None, tree_b=None, density="auto", k=None,
-          icp_rounds=5, ridge=0.1, allow_reflection=True, max_points=20000, n_candidates=24,
-          use_matching="auto", n_refine=3, search="auto", seed=0) -> Alignment:
+def align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, tree_a: ClusterTree | None = None,
+          tree_b: ClusterTree | None = None, density: Literal["auto", "knn", "gmm"] = "auto", k: int | None = None,
+          icp_rounds: int = 5, ridge: float = 0.1, allow_reflection: bool = True, max_points: int = 20000,
+          n_candidates: int = 24, use_matching: Literal["auto", "trees", "fallback"] = "auto", n_refine: int = 3,
+          search: Literal["auto", "trees"] = "auto", seed: Seed = 0) -> Alignment:
     """Align two point clouds without point correspondences, from their matched cluster trees
     and a global search judged by neighbourhood agreement.
 

@@ -1,8 +1,11 @@
 """Choosing among alignments made on different densities (kNN and GMM trees): ``pick_density``."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from .._typing import ArrayLike, Seed
 from .._validation import check_points
 from ._diagnostics import energy, mixture_divergence
 from ._params import (
@@ -12,12 +15,13 @@ from ._params import (
     MANY_DIMS,
     TIE_BREAK_WEIGHT,
 )
+from ._result import Alignment
 from ._shapes import GaussianFit, assignment_divergence
 
 __all__ = ["pick_density", "choose"]
 
 
-def pick_density(A, B, alignments, *, seed=0):
+def pick_density(A: ArrayLike, B: ArrayLike, alignments: Sequence[Alignment], *, seed: Seed = 0) -> Alignment:
     """Of several alignments of A to B (e.g. on kNN and on GMM trees), the one whose T(A) is
     closest to B; its ``info["density_score"]`` records every candidate's score (lower is better)
     and ``info["density_score_kind"]`` what it is (an energy distance up to 8 dims, a divergence

@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from .._nearest import chamfer, mean_dist
+from .._typing import ArrayLike, Seed
 from .._validation import check_points
 from ._params import MIXTURE_MAX_FIT
 
 __all__ = ["chamfer_score", "energy_distance", "energy", "mixture_divergence"]
 
 
-def chamfer_score(TA, B, *, max_points=3000, seed=0, return_mutual=False):
+def chamfer_score(TA: ArrayLike, B: ArrayLike, *, max_points: int = 3000, seed: Seed = 0,
+                  return_mutual: bool = False) -> float | tuple[float, float]:
     """Symmetric mean nearest-neighbour distance between two clouds, over B's RMS spread.
 
     Needs no correspondence; 0 for identical clouds. Both clouds are subsampled to ``max_points``.
@@ -31,7 +33,7 @@ def chamfer_score(TA, B, *, max_points=3000, seed=0, return_mutual=False):
     return chamfer(TA, B, max_points, seed, return_mutual)
 
 
-def energy_distance(TA, B, *, max_points=1000, seed=0):
+def energy_distance(TA: ArrayLike, B: ArrayLike, *, max_points: int = 1000, seed: Seed = 0) -> float:
     """Energy distance between two clouds over B's mean pairwise distance (0 for equal laws).
 
     ``(2 E|x - y| - E|x - x'| - E|y - y'|) / E|y - y'|`` on subsamples of ``max_points``; unlike

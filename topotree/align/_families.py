@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from .._procrustes import KINDS, fit_map, normalized_weights, sqrtm
+from .._typing import ArrayLike, Transform
 from .._validation import check_choice, check_points
 from ._result import Alignment
 
 __all__ = ["procrustes", "moment_corrected"]
 
 
-def procrustes(anchors_a, anchors_b, transform="similarity", *, weights=None, allow_reflection=True,
-               ridge=0.0) -> Alignment:
+def procrustes(anchors_a: ArrayLike, anchors_b: ArrayLike, transform: Transform = "similarity", *,
+               weights: ArrayLike | None = None, allow_reflection: bool = True, ridge: float = 0.0) -> Alignment:
     """Fit the map from paired points (the supervised version of :func:`align`).
 
     Parameters

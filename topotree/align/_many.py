@@ -10,15 +10,19 @@ spaces have equal dimensions), which the pairwise maps alone do not.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 
 from .._procrustes import KINDS
+from .._typing import ArrayLike, Seed, Transform
 from .._validation import check_choice, check_int, check_points, check_real, check_seed
-from ._families import procrustes
+from ..tree import ClusterTree
 from ._align import align
+from ._families import procrustes
 from ._result import Alignment
 
 __all__ = ["MultiAlignment", "align_many", "cycle_error"]
@@ -49,11 +53,11 @@ class MultiAlignment:
     residual: float = float("nan")
     info: dict = field(default_factory=dict, repr=False)
 
-    def transform(self, i, X) -> np.ndarray:
+    def transform(self, i: int, X: ArrayLike) -> np.ndarray:
         """Map points of space ``i`` into the common frame."""
         return self.maps[self._index(i, "i")].transform(X)
 
-    def between(self, i, j) -> Alignment:
+    def between(self, i: int, j: int) -> Alignment:
         """The map from space ``i`` to space ``j`` through the frame: ``maps[j]^-1 o maps[i]``.
 
         Needs ``maps[j]`` injective (space j's dimension at most the frame's, full rank).
@@ -72,7 +76,7 @@ class MultiAlignment:
         return check_int(i, name, low=-len(self.maps), high=len(self.maps) - 1) % len(self.maps)
 
 
-def cycle_error(alignments, X) -> float:
+def cycle_error(alignments: Sequence[Alignment], X: ArrayLike) -> float:
     """How far a chain of maps is from the identity: ``RMS |T_k(...T_1(X)) - X| / RMS spread of X``.
 
     Parameters
@@ -105,8 +109,9 @@ def cycle_error(alignments, X) -> float:
     return float(np.sqrt(np.mean(np.sum((Y - X) ** 2, axis=1))) / spread) if spread > 0 else 0.0
 
 
-def align_many(clouds, transform="affine", *, trees=None, reference=0, points_per_pair=256, anchor_share=0.5,
-               n_iter=100, seed=0, **align_kwargs) -> MultiAlignment:
+def align_many(clouds: Sequence[ArrayLike], transform: Transform = "affine", *,
+               trees: Sequence[ClusterTree | None] | None = None, reference: int = 0, points_per_pair: int = 256,
+               anchor_share: float = 0.5, n_iter: int = 100, seed: Seed = 0, **align_kwargs: Any) -> MultiAlignment:
     """Align N point clouds into one frame from their matched trees, consistently around cycles.
 
     Parameters

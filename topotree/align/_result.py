@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._typing import ArrayLike
 from .._validation import check_points
 
 __all__ = ["Alignment", "AlignmentWarning", "LeafMatching", "Candidate", "Options"]
@@ -93,14 +94,14 @@ class Alignment:
     def dim_b(self) -> int:
         return int(self.matrix.shape[1])
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Map points of space A (rows of ``X``, shape (m, d_a)) into space B."""
         X = check_points(X, "X")
         if X.shape[1] != self.dim_a:
             raise ValueError(f"X must have {self.dim_a} columns (space A's dimension), got {X.shape[1]}")
         return X @ self.matrix + self.offset
 
-    def inverse_transform(self, Y) -> np.ndarray:
+    def inverse_transform(self, Y: ArrayLike) -> np.ndarray:
         """Map points of space B back into space A.
 
         Exists when the linear part is injective (d_a <= d_b and full rank); when d_a < d_b it is

@@ -1,18 +1,22 @@
 """Distances between cluster trees: ``tree_distance`` and ``merge_distortion``."""
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import numpy as np
 
 from .._pot import import_pot
+from .._typing import Seed
 from .._validation import check_choice, check_int, check_seed
-from ._params import MAX_SAMPLED_PAIRS
+from ..tree import ClusterTree
 from ._inputs import check_tree as _check_tree
 from ._matching import match_trees
+from ._params import MAX_SAMPLED_PAIRS
 
 __all__ = ["tree_distance", "merge_distortion", "mass_diagram"]
 
 
-def mass_diagram(tree) -> np.ndarray:
+def mass_diagram(tree: ClusterTree) -> np.ndarray:
     """The tree's persistence diagram in mass-above terms, essential classes included.
 
     Every level ``L`` becomes the fraction of points with log-density >= L, so the diagram does
@@ -43,7 +47,9 @@ def mass_diagram(tree) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.float64)
 
 
-def tree_distance(tree_a, tree_b, method: str = "matching", *, order: float = 1.0, **match_kwargs) -> float:
+def tree_distance(tree_a: ClusterTree, tree_b: ClusterTree,
+                  method: Literal["matching", "bottleneck", "wasserstein"] = "matching", *, order: float = 1.0,
+                  **match_kwargs: Any) -> float:
     """A distance between two cluster trees that ignores coordinates and density scale.
 
     Parameters
@@ -105,8 +111,9 @@ def tree_distance(tree_a, tree_b, method: str = "matching", *, order: float = 1.
     return float(wasserstein_distance(da, db, order=float(order), internal_p=np.inf))
 
 
-def merge_distortion(tree, reference, *, reduce: str = "max", levels: str = "log_density",
-                     n_pairs=None, seed=None) -> float:
+def merge_distortion(tree: ClusterTree, reference: ClusterTree, *, reduce: Literal["max", "mean"] = "max",
+                     levels: Literal["log_density", "mass"] = "log_density", n_pairs: int | None = None,
+                     seed: Seed = None) -> float:
     """Merge distortion between two cluster trees on the same points (Eldridge et al. 2015).
 
     The merge height of two points is the highest level at which they lie in one component

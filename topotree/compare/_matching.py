@@ -11,15 +11,29 @@ from typing import NamedTuple
 import numpy as np
 
 from .._assignment import partial_assignment
+from .._typing import ArrayLike
 from .._validation import check_fraction, check_int
+from ..tree import ClusterTree
 from ._confidence import confidence, swap_margins
 from ._costs import DescriptorCost, JaccardCost, distance_profiles
 from ._curves import nesting, own_curve
 from ._descriptors import tree_descriptors
 from ._hierarchy import derive_pairs, edit_cost
 from ._inputs import check_correspondence, prepare
-from ._params import (ALT_TOL, AMBIGUITY_TOL, ANCHOR_MAX_LEAVES, FEW_LEAVES, GEOMETRY_WEIGHT, IMPROVE_TOL,
-                      MAX_REFINE, N_LEVELS, N_STARTS_FEW, N_STARTS_MANY, N_STARTS_SOME, SOME_LEAVES)
+from ._params import (
+    ALT_TOL,
+    AMBIGUITY_TOL,
+    ANCHOR_MAX_LEAVES,
+    FEW_LEAVES,
+    GEOMETRY_WEIGHT,
+    IMPROVE_TOL,
+    MAX_REFINE,
+    N_LEVELS,
+    N_STARTS_FEW,
+    N_STARTS_MANY,
+    N_STARTS_SOME,
+    SOME_LEAVES,
+)
 from ._refine import MatchContext, refine, two_opt
 from ._result import TreeMatching, order_key, swapped
 from ._starts import anchored_starts, fgw_start, fgw_start_params
@@ -53,9 +67,10 @@ class _LeafAssignment(NamedTuple):
     optima: dict
 
 
-def match_trees(tree_a, tree_b, X_a=None, X_b=None, *, correspondence=None, simplify=True,
-                geometry_weight=GEOMETRY_WEIGHT, ambiguity_tol=AMBIGUITY_TOL, n_levels=N_LEVELS,
-                max_refine=MAX_REFINE, n_starts=None) -> TreeMatching:
+def match_trees(tree_a: ClusterTree, tree_b: ClusterTree, X_a: ArrayLike | None = None, X_b: ArrayLike | None = None,
+                *, correspondence: ArrayLike | None = None, simplify: bool = True,
+                geometry_weight: float = GEOMETRY_WEIGHT, ambiguity_tol: float = AMBIGUITY_TOL,
+                n_levels: int = N_LEVELS, max_refine: int = MAX_REFINE, n_starts: int | None = None) -> TreeMatching:
     """Match the nodes of two cluster trees using only basis-free quantities.
 
     Parameters

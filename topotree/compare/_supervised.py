@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._typing import ArrayLike
 from ._descriptors import _subtree_rows
 from ._inputs import check_correspondence
 from ._result import TreeMatching
@@ -32,7 +33,7 @@ def overlap(tree_a, tree_b, ia, ib):
     return np.where(union > 0, inter / np.maximum(union, 1.0), 0.0)
 
 
-def matching_accuracy(matching: TreeMatching, correspondence, *, leaves_only=False) -> float:
+def matching_accuracy(matching: TreeMatching, correspondence: ArrayLike, *, leaves_only: bool = False) -> float:
     """Mean Jaccard overlap of the members of matched nodes, through a point correspondence.
 
     Scores an (unsupervised) matching against paired data: node ``u`` of A and ``v`` of B overlap

@@ -1,16 +1,24 @@
 """The dendrogram of a cluster tree."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Literal
+
 import numpy as np
 
+from ..tree import ClusterTree
 from ._checks import _check_cmap, _check_tree, _check_widths, _new_ax
 from ._layout import _MAX_LABELS, _node_colors, _segments, _widths, dendrogram_layout
+
+if TYPE_CHECKING:  # matplotlib is imported lazily, when a picture is drawn
+    from matplotlib.axes import Axes
 
 __all__ = ["plot_dendrogram"]
 
 
-def plot_dendrogram(tree, ax=None, *, y="log_density", color=None, cmap="viridis", leaf_labels=None,
-                    max_width=10.0, min_width=0.6, label_fontsize=None, figsize=(7, 4.5)):
+def plot_dendrogram(tree: ClusterTree, ax: Axes | None = None, *, y: Literal["log_density", "mass"] = "log_density",
+                    color: Any = None, cmap: str = "viridis", leaf_labels: Any = None, max_width: float = 10.0,
+                    min_width: float = 0.6, label_fontsize: float | None = None,
+                    figsize: tuple[float, float] = (7, 4.5)) -> Axes:
     """Draw the level-set tree as a dendrogram.
 
     Each node is a vertical branch from its ``start`` level (where it splits off its parent) to its

@@ -1,16 +1,24 @@
 """A 2-D point cloud coloured by its tree's leaves, with density contours."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from .._typing import ArrayLike, Seed
+from ..tree import ClusterTree
 from ._checks import _check_tree, _new_ax
 from ._layout import leaf_colors
+
+if TYPE_CHECKING:  # matplotlib is imported lazily, when a picture is drawn
+    from matplotlib.axes import Axes
 
 __all__ = ["plot_embedding"]
 
 
-def plot_embedding(X, tree, ax=None, *, core=False, contour=True, log_density=None, max_points=50_000,
-                   point_size=None, seed=0, figsize=(5.5, 5)):
+def plot_embedding(X: ArrayLike, tree: ClusterTree, ax: Axes | None = None, *, core: bool = False, contour: bool = True,
+                   log_density: ArrayLike | None = None, max_points: int = 50_000, point_size: float | None = None,
+                   seed: Seed = 0, figsize: tuple[float, float] = (5.5, 5)) -> Axes:
     """2-D view of a point cloud coloured by the tree's leaf labels.
 
     Shows the first two coordinates when d == 2, the first two principal components when d > 2,

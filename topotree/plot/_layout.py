@@ -3,9 +3,11 @@ arrays every tree picture is drawn from."""
 from __future__ import annotations
 
 import numbers
+from typing import Literal
 
 import numpy as np
 
+from ..tree import ClusterTree
 from ._checks import _check_tree
 
 __all__ = ["leaf_colors", "dendrogram_layout"]
@@ -35,7 +37,7 @@ def _mass_above(sorted_f, levels):
     return (n - np.searchsorted(sorted_f, levels, side="left")) / n
 
 
-def dendrogram_layout(tree, y="log_density") -> dict:
+def dendrogram_layout(tree: ClusterTree, y: Literal["log_density", "mass"] = "log_density") -> dict:
     """Positions of the nodes of ``tree`` in a dendrogram (used by the plot functions).
 
     Leaves sit at x = 0, 1, ..., n_leaves - 1 in the order of ``tree.leaves`` (preorder, elder

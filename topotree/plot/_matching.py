@@ -1,10 +1,17 @@
 """Two matched trees side by side, matched nodes joined."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Literal
+
 import numpy as np
 
+from ..compare import TreeMatching
+from ..tree import ClusterTree
 from ._checks import _check_color, _check_tree, _check_widths, _new_ax
 from ._layout import _MAX_LABELS, _node_colors, _segments, _widths, dendrogram_layout
+
+if TYPE_CHECKING:  # matplotlib is imported lazily, when a picture is drawn
+    from matplotlib.axes import Axes
 
 __all__ = ["plot_matching"]
 
@@ -40,8 +47,10 @@ def _read_pairs(matching, n_a, n_b):
     return arr, conf
 
 
-def plot_matching(tree_a, tree_b, matching=None, ax=None, *, y="log_density", max_width=6.0, min_width=0.5,
-                  line_color="C3", leaf_labels=True, names=("tree A", "tree B"), figsize=(9, 5)):
+def plot_matching(tree_a: ClusterTree, tree_b: ClusterTree, matching: TreeMatching | None = None, ax: Axes | None = None,
+                  *, y: Literal["log_density", "mass"] = "log_density", max_width: float = 6.0, min_width: float = 0.5,
+                  line_color: Any = "C3", leaf_labels: Any = True, names: tuple[str, str] = ("tree A", "tree B"),
+                  figsize: tuple[float, float] = (9, 5)) -> Axes:
     """Two dendrograms facing each other, with lines joining matched nodes.
 
     Tree A grows from the left (root at the left edge), tree B from the right, leaves towards the

@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._typing import ArrayLike
+from ..tree import ClusterTree
 from ._checks import _new_ax
+
+if TYPE_CHECKING:  # matplotlib is imported lazily, when a picture is drawn
+    from matplotlib.axes import Axes
 
 __all__ = ["plot_persistence"]
 
@@ -54,8 +60,8 @@ def _read_diagram(obj):
     return d, dims[fin], pairs[~fin, 0], dims[~fin], superlevel, None
 
 
-def plot_persistence(tree_or_diagram, ax=None, *, barcode=False, threshold="auto", max_bars=500,
-                     figsize=(5, 5)):
+def plot_persistence(tree_or_diagram: ClusterTree | ArrayLike, ax: Axes | None = None, *, barcode: bool = False,
+                     threshold: Any = "auto", max_bars: int = 500, figsize: tuple[float, float] = (5, 5)) -> Axes:
     """Persistence diagram (or barcode) of a cluster tree or of any diagram.
 
     Each finite pair is a point (birth, death) with the diagonal drawn; the essential classes

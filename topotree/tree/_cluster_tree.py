@@ -7,6 +7,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,8 +15,13 @@ from .._assemble import node_depth, subtree_sum
 from .._atomic import atomic_write
 from .._merge import lca_kernel, lift_table
 from .._simplify import simplified_arrays
+from .._typing import ArrayLike, PathLike
 from .._validation import check_fraction
 from . import _export
+
+if TYPE_CHECKING:  # optional: imported by the methods that need them
+    import networkx as nx
+    import pandas as pd
 
 __all__ = ["ClusterTree", "Node", "Simplification"]
 
@@ -216,7 +222,7 @@ class ClusterTree:
         levels = max(1, int(math.ceil(math.log2(max(2, int(self.depth.max()) + 1)))) + 1)
         return lift_table(np.asarray(self.parent), levels)
 
-    def merge_height(self, i, j) -> np.ndarray:
+    def merge_height(self, i: ArrayLike, j: ArrayLike) -> np.ndarray:
         """Highest level at which points ``i`` and ``j`` lie in one component (vectorised).
 
         ``-inf`` for points in different connected components of the graph.
@@ -256,7 +262,7 @@ class ClusterTree:
         return float(out[0]) if scalar else out
 
     # ------------------------------------------------------------------ simplification
-    def simplify(self, min_persistence=None, min_mass=None) -> "ClusterTree":
+    def simplify(self, min_persistence: float | None = None, min_mass: float | None = None) -> ClusterTree:
         """A new tree in which branches below the thresholds are merged into their parents.
 
         A child branch is kept when its persistence (its peak's log-density minus the level at
@@ -321,7 +327,7 @@ class ClusterTree:
         return Simplification(float(pers), float(mass), f"{how}; min_mass = max(0.005, k/n) = {mass:.4g}")
 
     # ------------------------------------------------------------------ export
-    def diagram_for(self, library: str = "gudhi", *, levels: str = "log_density", essential: bool = False):
+    def diagram_for(self, library: str = "gudhi", *, levels: str = "log_density", essential: bool = False) -> np.ndarray:
         """The persistence diagram with birth < death for gudhi, persim or ripser (see
         :func:`topotree.tree._export.diagram_for`): ``diagram`` holds superlevel pairs (birth > death),
         which those libraries read as points under the diagonal.
@@ -336,7 +342,7 @@ class ClusterTree:
         """
         return _export.diagram_for(self, library, levels=levels, essential=essential)
 
-    def to_pandas(self):
+    def to_pandas(self) -> pd.DataFrame:
         """The hierarchy as hdbscan's condensed tree (``parent``, ``child``, ``lambda_val``,
         ``child_size``; points are ids below ``n_points``, node ``i`` is ``n_points + i``; levels are
         log-densities). Needs pandas. See :func:`topotree.tree._export.to_pandas`."""
@@ -347,7 +353,7 @@ class ClusterTree:
         distances are ``max(log_density) - level``. See :func:`topotree.tree._export.to_linkage`."""
         return _export.to_linkage(self)
 
-    def to_networkx(self):
+    def to_networkx(self) -> nx.DiGraph:
         """The tree as a ``networkx.DiGraph`` (edges parent -> child) with node attributes."""
         import networkx as nx
 
@@ -360,7 +366,7 @@ class ClusterTree:
             g.add_edge(int(self.parent[i]), int(i))
         return g
 
-    def save(self, path) -> Path:
+    def save(self, path: PathLike) -> Path:
         """Write the tree to ``path``: ``.json`` (text) or ``.npz`` (binary). Loads back exactly.
 
         The write is atomic: a temporary file in the same folder, fsynced, then renamed, so a failed

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .._typing import PathLike
 from ._cluster_tree import _ARRAYS, ClusterTree, Simplification
 
 __all__ = ["load_tree"]
 
 
-def load_tree(path) -> ClusterTree:
+def load_tree(path: PathLike) -> ClusterTree:
     """Read a tree written by :meth:`ClusterTree.save`.
 
     Never runs code (JSON, or npz without pickle). Every array's declared size is checked against
