@@ -220,9 +220,17 @@ def run_pair(name, data, gw_starts=5, methods=None):
                       ZB, yB, ZB_T, yT) for s in range(3)]
         rows[f"anchors {k}"] = dict(lt=np.mean([a[0] for a in accs]), r1=np.mean([a[1] for a in accs]), s=0.0,
                                     trust=np.nan)
-    todo = methods or ["topotree", "gw", "gw_euclid", "kmeans_qap", "moment", "random"]
+    todo = methods or ["topotree", "topotree warp", "gw", "gw_euclid", "kmeans_qap", "moment", "random"]
+    found = {}
+
+    def topotree_align():
+        found["al"] = tt.align(ZA, ZB)
+        return found["al"].transform
+
     runners = {
-        "topotree": lambda: tt.align(ZA, ZB).transform,
+        "topotree": topotree_align,
+        # the non-linear refinement of the same alignment (seconds: the warp alone)
+        "topotree warp": lambda: tt.warp_alignment(found.get("al") or tt.align(ZA, ZB), ZA, ZB).transform,
         "gw": lambda: gw_best(ZA, ZB, n_starts=gw_starts),
         "gw_euclid": lambda: gw_best(ZA, ZB, n_starts=gw_starts, euclidean=True),
         "kmeans_qap": lambda: baselines.kmeans_qap_align(ZA, ZB, "affine").transform,
@@ -279,9 +287,26 @@ def main(argv=None):
               flush=True)
         print(f"<!-- {name}: latents ready in {t_train:.1f} s -->", flush=True)
     print("\nCells: label transfer / retrieval@1 (label transfer / oracle) t=trust signal seconds.")
+    warp_summary(all_rows)
     if args.trust_study:
         trust_study(all_rows, X, y, args.seed)
     return all_rows
+
+
+def warp_summary(all_rows):
+    """Does the non-linear refinement help, and does it beat the affine oracle (which knows the pairs)?"""
+    rows = [(n, r) for n, r in all_rows.items() if "topotree" in r and "topotree warp" in r]
+    if not rows:
+        return
+    gain = [r["topotree warp"]["lt"] - r["topotree"]["lt"] for _, r in rows]
+    beats = [n for n, r in rows if r["topotree warp"]["lt"] > r["oracle"]["lt"]]
+    ratio = [r["topotree warp"]["lt"] / r["oracle"]["lt"] for _, r in rows]
+    both = sum(r["topotree warp"]["lt"] >= max(0.9 * r["oracle"]["lt"], max((r[m]["lt"] for m in PEERS if m in r), default=0.0))
+               for _, r in rows)
+    print(f"\nwarp: label transfer {np.mean(gain):+.3f} on average over the affine map (better on "
+          f"{sum(g > 0 for g in gain)}/{len(gain)} pairs); warp / oracle mean {np.mean(ratio):.3f}, "
+          f">= 0.9x on {sum(x >= 0.9 for x in ratio)}/{len(ratio)}; above the affine oracle on {len(beats)}/{len(rows)}"
+          f"{': ' + ', '.join(beats) if beats else ''}; >= 0.9x and >= every peer on {both}/{len(rows)}")
 
 
 def structure_trust(ZA, ZB, T, seed=0):

@@ -31,11 +31,20 @@ def real_pair():
     return ZA, ZB, TA, TB, d.target[ib], d.target[it]
 
 
-def test_align_beats_gromov_wasserstein_on_a_small_real_pair(real_pair):
-    ZA, ZB, TA, TB, yB, yT = real_pair
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", tt.AlignmentWarning)
+@pytest.fixture(scope="module")
+def aligned(real_pair):
+    """``tt.align`` on the pair, with the AlignmentWarnings it emitted."""
+    ZA, ZB = real_pair[:2]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", tt.AlignmentWarning)
         al = tt.align(ZA, ZB)
+    return al, [w for w in caught if issubclass(w.category, tt.AlignmentWarning)]
+
+
+def test_align_beats_gromov_wasserstein_on_a_small_real_pair(real_pair, aligned):
+    ZA, ZB, TA, TB, yB, yT = real_pair
+    al, warned = aligned
+    assert not warned
     acc = metrics.label_transfer_accuracy(al.transform(TA), yT, ZB, yB)
     gw = baselines.gromov_wasserstein_align(ZA, ZB)
     acc_gw = metrics.label_transfer_accuracy(gw.transform(TA), yT, ZB, yB)
@@ -45,3 +54,16 @@ def test_align_beats_gromov_wasserstein_on_a_small_real_pair(real_pair):
     assert acc > acc_gw + 0.2
     assert acc >= 0.85 * acc_oracle
     assert al.trust >= 0.4
+
+
+def test_warp_raises_label_transfer_on_a_small_real_pair(real_pair, aligned):
+    """The non-linear refinement (non-rigid CPD after the affine map) on two real networks' codes:
+    closer to B's codes (retrieval of the true partner) and better at label transfer (measured:
+    0.72 -> 0.83 and 0.42 -> 0.54)."""
+    ZA, ZB, TA, TB, yB, yT = real_pair
+    al = aligned[0]
+    wal = tt.warp_alignment(al, ZA, ZB)
+    acc, acc_w = (metrics.label_transfer_accuracy(a.transform(TA), yT, ZB, yB) for a in (al, wal))
+    r1, r1_w = (metrics.retrieval_at_k(a.transform(TA), TB, 1) for a in (al, wal))
+    assert acc_w >= acc + 0.03
+    assert r1_w >= r1 + 0.03

@@ -13,6 +13,7 @@ from .._procrustes import KINDS
 from .._typing import ArrayLike, Seed, Transform
 from .._validation import (
     SKLEARN_MAX_SEED,
+    check_bool,
     check_choice,
     check_fraction,
     check_int,
@@ -21,6 +22,7 @@ from .._validation import (
     scale_exponent,
 )
 from ..tree import ClusterTree
+from ._nonlinear import warp_alignment
 from ._params import FALLBACK_K, MIN_TREE_POINTS
 from ._pipeline import align_on_trees
 from ._result import Alignment, Options
@@ -34,7 +36,7 @@ def align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, tree_a
           tree_b: ClusterTree | None = None, density: Literal["auto", "knn", "gmm"] = "auto", k: int | None = None,
           icp_rounds: int = 5, ridge: float = 0.1, allow_reflection: bool = True, max_points: int = 20000,
           n_candidates: int = 24, use_matching: Literal["auto", "trees", "fallback"] = "auto", n_refine: int = 3,
-          search: Literal["auto", "trees"] = "auto", seed: Seed = 0) -> Alignment:
+          search: Literal["auto", "trees"] = "auto", warp: bool = False, seed: Seed = 0) -> Alignment:
     """Align two point clouds without point correspondences, from their matched cluster trees
     and a global search judged by neighbourhood agreement.
 
@@ -51,7 +53,8 @@ def align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, tree_a
     data set) places the agreement between maps that only match the first two moments (0) and B
     against a disjoint half of itself (1), and asks the map to beat every substantially different
     candidate; below 0.4 an :class:`AlignmentWarning` says that nothing reliable was found.
-    ``search="trees"`` runs the tree pipeline alone (no trust).
+    ``search="trees"`` runs the tree pipeline alone (no trust). ``warp=True`` follows the affine
+    map by a smooth non-linear one (:func:`warp_alignment`).
 
     **Tree pipeline.** Leaves of the two density cluster trees are matched (by their growth curves and the
     geometry of their centroids); matched nodes give anchor pairs (centroids of each node's
@@ -107,6 +110,9 @@ def align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, tree_a
         the built-in growth-curve + geometry matcher.
     search : {"auto", "trees"}
         The global search judged by neighbourhood agreement (default), or the tree pipeline alone.
+    warp : bool
+        Refine the map found by a smooth non-linear displacement (:func:`warp_alignment` with its
+        defaults; the result's ``warp``). Two networks' latents are rarely related by an affine map.
     seed : int, for subsampling, k-means and the Gromov-Wasserstein starts.
 
     Returns
@@ -143,10 +149,13 @@ def align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, tree_a
     A, B, tree_a, tree_b, opts = _validate(A, B, transform, tree_a, tree_b, density, k, icp_rounds, ridge,
                                            allow_reflection, max_points, n_candidates, use_matching,
                                            n_refine, search, seed)
+    warp = check_bool(warp, "warp")
     ea, eb = scale_exponent(A, "A"), scale_exponent(B, "B")
     if ea or eb:  # coordinates whose squared distances would leave float64: work on A 2^-ea, B 2^-eb
-        return _rescaled(_dispatch(np.ldexp(A, -ea), np.ldexp(B, -eb), tree_a, tree_b, opts), ea, eb)
-    return _dispatch(A, B, tree_a, tree_b, opts)
+        al = _rescaled(_dispatch(np.ldexp(A, -ea), np.ldexp(B, -eb), tree_a, tree_b, opts), ea, eb)
+    else:
+        al = _dispatch(A, B, tree_a, tree_b, opts)
+    return warp_alignment(al, A, B, seed=opts.seed) if warp else al
 
 
 def _dispatch(A, B, tree_a, tree_b, opts):

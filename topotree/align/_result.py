@@ -10,13 +10,15 @@ import numpy as np
 
 from .._typing import ArrayLike
 from .._validation import check_points
+from .._warp import Warp
 
-__all__ = ["Alignment", "AlignmentWarning", "LeafMatching", "Candidate", "Options"]
+__all__ = ["Alignment", "AlignmentWarning", "Candidate", "LeafMatching", "Options"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Alignment:
-    """A map from space A to space B: ``transform(X) = X @ matrix + offset``.
+    """A map from space A to space B: ``transform(X) = X @ matrix + offset``, followed by the
+    non-linear ``warp`` when there is one (:func:`topotree.warp_alignment`).
 
     Attributes
     ----------
@@ -47,6 +49,9 @@ class Alignment:
         origin of the map kept and every candidate's agreement), ``trust`` (the :class:`Trust` record:
         agreement, null, ceiling, structure, uniqueness), ``calibration`` (when agreement could not
         judge).
+    warp : :class:`~topotree._warp.Warp` or None, the smooth displacement applied after the affine
+        part (``transform(X) = W(X @ matrix + offset)``); ``trust`` and ``score`` judge the affine
+        part.
 
     ``repr`` prints a summary, not the matrix.
     """
@@ -62,6 +67,7 @@ class Alignment:
     mutual_nn: float = float("nan")
     info: dict = field(default_factory=dict, repr=False)
     trust: float = float("nan")
+    warp: Warp | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         """A summary: the map's kind and shape, its diagnostics, the anchors and the tree sizes
@@ -79,6 +85,8 @@ class Alignment:
             parts.append(f"candidates={info['n_candidates']}")
         if self.trust == self.trust:  # not NaN
             parts.append(f"trust={self.trust:.2f}")
+        if self.warp is not None:
+            parts.append(f"warp={self.warp.centres.shape[0]} centres")
         return f"Alignment({', '.join(parts)})"
 
     def __post_init__(self):
@@ -99,7 +107,8 @@ class Alignment:
         X = check_points(X, "X")
         if X.shape[1] != self.dim_a:
             raise ValueError(f"X must have {self.dim_a} columns (space A's dimension), got {X.shape[1]}")
-        return X @ self.matrix + self.offset
+        Y = X @ self.matrix + self.offset
+        return Y if self.warp is None else self.warp(Y)
 
     def inverse_transform(self, Y: ArrayLike) -> np.ndarray:
         """Map points of space B back into space A.
@@ -110,6 +119,8 @@ class Alignment:
         Y = check_points(Y, "Y")
         if Y.shape[1] != self.dim_b:
             raise ValueError(f"Y must have {self.dim_b} columns (space B's dimension), got {Y.shape[1]}")
+        if self.warp is not None:
+            raise ValueError("a warped alignment (non-linear) has no closed-form inverse; align B to A instead")
         M = self.matrix
         if self.dim_a > self.dim_b or np.linalg.matrix_rank(M) < self.dim_a:
             raise ValueError(f"the map from {self.dim_a} to {self.dim_b} dims is not injective; it has no inverse")
