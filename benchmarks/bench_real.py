@@ -351,7 +351,24 @@ def trust_study(all_rows, X, y, seed):
     print(f"Spearman rank correlation of the trust score of any map with label transfer / oracle over "
           f"{len(every)} alignments (every method on every pair, random maps included): "
           f"{spearmanr(every, every_ratio).correlation:.3f}")
+    for label, t, r in (("topotree's trust", tr, ratio), ("the trust score of any map", every, every_ratio)):
+        print(f"{label}: {separation(t, r)}")
     return tr, ratio
+
+
+def separation(trust_values, ratios, good=0.9, threshold=0.4):
+    """How well the trust separates good alignments (>= ``good`` x the oracle) from failed ones: the
+    AUC (probability that a good one has the higher trust) and the errors of the warning threshold."""
+    t, r = np.asarray(trust_values, float), np.asarray(ratios, float)
+    ok = np.isfinite(t)
+    t, r = t[ok], r[ok]
+    g, b = t[r >= good], t[r < good]
+    if not len(g) or not len(b):
+        return f"{len(g)} good and {len(b)} failed alignments: no separation to measure"
+    auc = ((g[:, None] > b[None, :]).mean() + 0.5 * (g[:, None] == b[None, :]).mean())
+    return (f"AUC {auc:.3f} separating {len(g)} good (>= {good}x the oracle) from {len(b)} failed alignments; "
+            f"at the warning threshold {threshold}: {int((g < threshold).sum())} good ones warned, "
+            f"{int((b >= threshold).sum())} failed ones not warned")
 
 
 if __name__ == "__main__":
