@@ -64,8 +64,9 @@ def test_many_dimensional_blobs_fall_back_to_the_trees_with_a_warning():
     # agreement cannot judge; the tree pipeline's own map is returned, flagged as unverified
     m = hierarchical_mixture(1000, dim=12, n_leaves=3, weights="equal", seed=44)
     Xb, lb = m.sample(900, seed=45)
-    with pytest.warns(AlignmentWarning, match="could not verify"):
+    with pytest.warns(AlignmentWarning, match="could not verify") as caught:
         al = tt.align(m.X, Xb @ rot(12, 46), density="knn")
+    assert caught[0].filename == __file__  # the warning points at the caller's line, not inside topotree
     assert al.info["search"]["unjudged"] and np.isnan(al.trust)
 
 
@@ -85,8 +86,9 @@ def test_align_warns_when_the_target_has_no_structure():
     # a clustered cloud against structureless noise: no map is both consistent and unique
     m = hierarchical_mixture(1200, dim=2, n_leaves=5, seed=13)
     noise = np.random.default_rng(0).normal(size=(1000, 2))
-    with pytest.warns(AlignmentWarning, match="no reliable correspondence"):
+    with pytest.warns(AlignmentWarning, match="no reliable correspondence") as caught:
         bad = tt.align(m.X, noise)
+    assert caught[0].filename == __file__
     assert bad.trust < 0.4 and bad.info["trust"].score == bad.trust
 
 

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._nearest import chamfer
+from .._validation import user_stacklevel
 from ._agreement import AgreementContext, calibrate, refine_by_agreement, trust
 from ._gw_starts import centroid_gw_maps
 from ._density_choice import choose
@@ -79,7 +80,7 @@ def search(A, B, tree_a, tree_b, opts):
                       f"uniqueness {tr.uniqueness:.2f}; neighbourhood agreement {tr.agreement:.3f} against "
                       f"{tr.null:.3f} for a moment-only map and {tr.ceiling:.3f} for B against itself): the clouds "
                       "may share no structure, or several different maps fit about as well", AlignmentWarning,
-                      stacklevel=4)
+                      stacklevel=user_stacklevel())
     return al
 
 
@@ -91,7 +92,7 @@ def _unjudged(A, B, tree_als, cal, opts):
     warnings.warn(f"align could not verify the map: B's neighbourhoods are not reproducible (agreement of B "
                   f"against a half of itself {cal.ceiling:.3f}, of moment-only maps {cal.null:.3f}), so "
                   "neighbourhood agreement cannot judge; the tree pipeline's map is returned", AlignmentWarning,
-                  stacklevel=4)
+                  stacklevel=user_stacklevel())
     return replace(al, info={**al.info, "search": dict(origin="trees-" + str(al.info.get("density_a")),
                                                         unjudged=True), "calibration": cal})
 
