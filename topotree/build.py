@@ -13,6 +13,7 @@ from ._typing import ArrayLike, LogDensity
 from ._validation import as_numpy, check_bool, check_choice, check_int, check_points, check_vector, scale_exponent
 from .density import knn_log_density
 from .disjoint_set import ds_find, ds_new, ds_union
+from ._components import components
 from .graph import adjacency, bridge_components, earlier_adjacency, knn_local
 from .tree import ClusterTree
 
@@ -112,36 +113,64 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
         # work in the KD-tree's numbering (near points, near numbers: cache-friendly passes below);
         # everything is mapped back to the caller's numbering at the end
         perm, nb, dist, tree = knn_local(Xd, k, progress=progress)
+    Xs = Xd if tree is None else tree[0]
+    return _tree_from_graph(
+        nb, dist, _log_density_values(log_density, X, n, perm), d=d, E=E, k=int(k), connect=connect,
+        backend=backend, perm=perm, tree=tree, points=lambda rows=None: Xs if rows is None else Xs[rows])
+
+
+def _log_density_values(log_density, X, n, perm):
+    """The given log-density as an (n,) array in the internal numbering (None for the kNN estimate)."""
     if log_density is None:
+        return None
+    if callable(log_density):
+        try:
+            values = log_density(X)
+        except Exception as exc:
+            raise ValueError(f"log_density callable failed on X of shape {X.shape}: {exc}") from exc
+        values = as_numpy(values)
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        f = check_vector(values, n, "log_density(X)")
+    else:
+        f = check_vector(log_density, n, "log_density")
+    return f if perm is None else f[perm]
+
+
+def _tree_from_graph(nb, dist, f, *, d, E, k, connect, backend, perm=None, tree=None, points=None,
+                     lazy_points=False):
+    """The merge tree from the kNN graph: shared by the in-memory and the blockwise (Dask) paths.
+
+    ``nb``, ``dist``: (n, k) neighbours and their distances (``dist`` None when the caller gave the
+    neighbours), in the internal numbering (``perm[i]``: caller's index of point i; None: the
+    caller's numbering); ``f``: the given log-density in that numbering, or None for the kNN
+    estimate; ``points(rows=None)``: the (rescaled) points in that numbering, all or some rows,
+    called only when bridges or duplicate chains need coordinates (``lazy_points``: loading all of
+    them is costly, so they are not loaded when the graph is connected).
+    """
+    n = nb.shape[0]
+    estimated = f is None
+    if estimated:
         f = knn_log_density(dist, d)
         kind = "knn"
     else:
-        if callable(log_density):
-            try:
-                values = log_density(X)
-            except Exception as exc:
-                raise ValueError(f"log_density callable failed on X of shape {X.shape}: {exc}") from exc
-            values = as_numpy(values)
-            if values.ndim == 2 and values.shape[1] == 1:
-                values = values[:, 0]
-            f = check_vector(values, n, "log_density(X)")
-        else:
-            f = check_vector(log_density, n, "log_density")
-        f = f if perm is None else f[perm]
         kind = "given"
         if dist is not None and _is_knn_estimate(f, dist, d, E):
             # the very values the kNN estimator gives: the same tree, recorded as such, so that
             # simplify() picks the same data-driven thresholds as for log_density=None
             kind = "knn"
     if connect:
-        bridges = bridge_components(Xd if tree is None else tree[0], nb, tree=tree)
+        if lazy_points and _n_components(nb) == 1:  # one component: no need to load the points
+            bridges = np.zeros((0, 2), dtype=np.int64)
+        else:
+            bridges = bridge_components(points(), nb, tree=tree)
     else:
         bridges = np.zeros((0, 2), dtype=np.int64)
     # ties (two points that are each other's k-th neighbour share r_k) are broken by an intrinsic
     # key, the mean log-distance to the neighbours, then by the caller's point index, so the tree
     # does not depend on the points' order or on the internal numbering
     order = _order(f, dist, perm)
-    if E and log_density is None:  # r = r_scaled * 2**E: log f = log f_scaled - d E log 2 (order unchanged)
+    if E and estimated:  # r = r_scaled * 2**E: log f = log f_scaled - d E log 2 (order unchanged)
         f = f - d * E * math.log(2.0)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
@@ -150,7 +179,7 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
         # points' order, and copies that list each other by chance split into zero-persistence
         # leaves. Each group of such copies is chained in the order the points enter, so the
         # group is one component from its first copy on, whatever the order of the input.
-        chains = _duplicate_chains(Xd if tree is None else tree[0], dist, rank)
+        chains = _duplicate_chains(points, dist, rank)
         if chains.shape[0]:
             bridges = np.concatenate([bridges, chains])
     del dist, tree  # not needed any more: free them before the graph passes
@@ -165,6 +194,10 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
     if perm is not None:
         f, order, nb, bridges, arrays = _to_caller(perm, f, order, nb, bridges, arrays)
     return ClusterTree(log_density=f, order=order, neighbors=nb, bridges=bridges, k=int(k), density=kind, **arrays)
+
+
+def _n_components(nb):
+    return int(components(nb).max()) + 1 if nb.shape[0] else 0
 
 
 def _is_knn_estimate(f, dist, d, E):
@@ -194,13 +227,13 @@ def _order(f, dist, perm=None):
     return order
 
 
-def _duplicate_chains(Xs, dist, rank):
+def _duplicate_chains(points, dist, rank):
     """Edges chaining, in rank order, each group of exact copies that have k or more copies (k-th
-    neighbour distance 0); (0, 2) when there are none."""
+    neighbour distance 0); (0, 2) when there are none. ``points(rows)``: those rows' coordinates."""
     full = np.flatnonzero(dist[:, -1] == 0)
     if full.shape[0] < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    _, group = np.unique(Xs[full] + 0.0, axis=0, return_inverse=True)  # + 0.0: -0.0 and 0.0 alike
+    _, group = np.unique(np.asarray(points(full)) + 0.0, axis=0, return_inverse=True)  # + 0.0: -0.0 and 0.0 alike
     group = group.ravel()
     o = np.lexsort((rank[full], group))
     members, group = full[o], group[o]
