@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Literal
 
 import numpy as np
@@ -18,6 +19,14 @@ from .graph import adjacency, bridge_components, earlier_adjacency, knn_local
 from .tree import ClusterTree
 
 __all__ = ["build_tree", "default_k"]
+
+
+def _is_blockwise_input(X) -> bool:
+    """Whether ``build_tree`` takes the blockwise (Dask) path: a Dask array, or a path (str or
+    PathLike; it must name a .zarr or .npy store). Dask itself is not imported."""
+    if isinstance(X, (str, os.PathLike)):
+        return True
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
 
 
 def default_k(n: int) -> int:
@@ -79,6 +88,11 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
     >>> len(tree.leaves), [round(float(tree.mass[i]), 2) for i in tree.leaves]
     (2, [0.66, 0.32])
     """
+    if _is_blockwise_input(X):  # a Dask array or a .zarr/.npy path: the kNN graph on Dask
+        from .blockwise import build_tree_blockwise
+
+        return build_tree_blockwise(X, log_density, k=k, backend=backend, connect=connect, neighbors=neighbors,
+                                    progress=progress)
     X = check_points(X, "X")
     n, d = X.shape
     backend = check_choice(backend, "backend", {"numba", "gudhi"})
@@ -97,17 +111,7 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
     E = scale_exponent(X, "X")
     Xd = np.ldexp(X, -E) if E else X
     if neighbors is not None:
-        nb = np.asarray(neighbors)
-        if nb.ndim != 2 or nb.shape[0] != n:
-            raise ValueError(f"neighbors must have shape (n_points, k) = ({n}, k), got {nb.shape}")
-        if nb.dtype.kind not in "iu":
-            raise TypeError(f"neighbors must be integer point indices, got dtype {nb.dtype}")
-        if nb.size and (nb.min() < 0 or nb.max() >= n):
-            raise ValueError(f"neighbors has indices outside [0, {n})")
-        if log_density is None:
-            raise ValueError("log_density must be given when neighbors is given (no distances to estimate it)")
-        nb = np.ascontiguousarray(nb, dtype=np.int64)
-        k = int(nb.shape[1])
+        nb, k = _check_neighbors(neighbors, n, log_density)
         perm, dist, tree = None, None, None
     else:
         # work in the KD-tree's numbering (near points, near numbers: cache-friendly passes below);
@@ -117,6 +121,20 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
     return _tree_from_graph(
         nb, dist, _log_density_values(log_density, X, n, perm), d=d, E=E, k=int(k), connect=connect,
         backend=backend, perm=perm, tree=tree, points=lambda rows=None: Xs if rows is None else Xs[rows])
+
+
+def _check_neighbors(neighbors, n, log_density):
+    """A caller's neighbour list as a C-contiguous int64 (n, k) array, and k."""
+    nb = np.asarray(neighbors)
+    if nb.ndim != 2 or nb.shape[0] != n:
+        raise ValueError(f"neighbors must have shape (n_points, k) = ({n}, k), got {nb.shape}")
+    if nb.dtype.kind not in "iu":
+        raise TypeError(f"neighbors must be integer point indices, got dtype {nb.dtype}")
+    if nb.size and (nb.min() < 0 or nb.max() >= n):
+        raise ValueError(f"neighbors has indices outside [0, {n})")
+    if log_density is None:
+        raise ValueError("log_density must be given when neighbors is given (no distances to estimate it)")
+    return np.ascontiguousarray(nb, dtype=np.int64), int(nb.shape[1])
 
 
 def _log_density_values(log_density, X, n, perm):

@@ -1,0 +1,168 @@
+"""The blockwise (Dask) path of build_tree: the same ClusterTree as in memory, exactly.
+
+The trees are compared field by field (every array of the dataclass, bit for bit). The Dask
+scheduler is a LocalCluster with 2 workers (threads, so the module starts in seconds); the
+worker-kill test uses worker processes.
+"""
+import dataclasses
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+import topotree as tt  # noqa: E402
+from topotree.blockwise import as_dask_points, knn_graph  # noqa: E402
+from topotree.datasets import hierarchical_mixture  # noqa: E402
+from topotree.graph import knn  # noqa: E402
+
+
+def assert_same_tree(a, b, X=None):
+    """Every field equal; with ``X`` (points with exact copies), the neighbour lists may list
+    different copies at exactly equal distances: their distances must be equal."""
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if f.name == "neighbors" and X is not None:
+            dx = np.linalg.norm(X[:, None, :] - X[x], axis=2)
+            dy = np.linalg.norm(X[:, None, :] - X[y], axis=2)
+            assert np.array_equal(dx, dy), "neighbour distances differ"
+            continue
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and x.shape == y.shape, f.name
+            assert np.array_equal(x, y), f"{f.name} differs"
+        else:
+            assert x == y, f.name
+    assert np.array_equal(a.labels(), b.labels())
+    sa, sb = a.simplify(), b.simplify()
+    assert np.array_equal(sa.diagram, sb.diagram) and np.array_equal(sa.labels(), sb.labels())
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  silence_logs=50) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def _cloud(n, d, seed=0, by_cluster=False):
+    m = hierarchical_mixture(n, dim=d, n_leaves=6, seed=seed)
+    X = m.X
+    if by_cluster:  # clusters in consecutive rows, cut by the blocks
+        X = X[np.argsort(m.labels, kind="stable")]
+    return X
+
+
+@pytest.mark.parametrize("d", [2, 8, 32])
+def test_tree_equals_in_memory_on_1e5_points(client, d):
+    X = _cloud(100_000, d, seed=d, by_cluster=True)
+    expect = tt.build_tree(X)
+    # blocks of 23,456 rows: every cluster is cut across blocks
+    got = tt.build_tree(da.from_array(X, chunks=(23_456, d)))
+    assert_same_tree(expect, got)
+    assert len(expect.simplify().leaves) > 1
+
+
+def test_knn_graph_equals_in_memory_knn(client):
+    rng = np.random.default_rng(1)
+    for d, chunk in [(3, 700), (20, 900)]:
+        X = rng.normal(size=(3000, d))
+        idx, dist = knn(X, 12)
+        bi, bd = knn_graph(da.from_array(X, chunks=(chunk, d)), 12)
+        assert np.array_equal(bi.compute(), idx) and np.array_equal(bd.compute(), dist)
+
+
+def test_local_threaded_scheduler_and_paths(tmp_path):
+    """No Client: Dask's local scheduler; X as a .npy file and a .zarr store, read blockwise."""
+    X = _cloud(5000, 3, seed=3)
+    expect = tt.build_tree(X)
+    np.save(tmp_path / "X.npy", X)
+    da.from_array(X, chunks=(1234, 3)).to_zarr(str(tmp_path / "X.zarr"))
+    for source in (da.from_array(X, chunks=(999, 1)), str(tmp_path / "X.npy"), tmp_path / "X.zarr"):
+        assert_same_tree(expect, tt.build_tree(source))
+
+
+def test_store_streams_the_graph_to_zarr(tmp_path):
+    X = np.random.default_rng(2).normal(size=(2000, 4))
+    idx, dist = knn_graph(da.from_array(X, chunks=(500, 4)), 10, store=tmp_path / "g.zarr")
+    ri, rd = knn(X, 10)
+    assert np.array_equal(idx.compute(), ri) and np.array_equal(dist.compute(), rd)
+    assert (tmp_path / "g.zarr").is_dir()
+
+
+def test_given_log_density_bridges_duplicates_and_rescaling(client):
+    rng = np.random.default_rng(4)
+    # three far-apart groups (a disconnected kNN graph: bridges), exact copies, and a tiny spread
+    X = np.r_[rng.normal(size=(600, 2)), rng.normal(size=(500, 2)) + 50, rng.normal(size=(40, 2)) - 80,
+              np.repeat([[0.5, 0.5]], 25, axis=0)]
+    rng.shuffle(X)
+    m = hierarchical_mixture(800, dim=2, n_leaves=3, seed=5)
+    cases = [(X, {}), (X * 1e-200, {}), (X, {"connect": False}), (X, {"k": 20, "backend": "gudhi"}),
+             (m.X, {"log_density": m.log_density}), (m.X, {"log_density": m.log_density(m.X)})]
+    for data, kw in cases:
+        expect = tt.build_tree(data, **kw)
+        got = tt.build_tree(da.from_array(data, chunks=(217, 2)), **kw)
+        assert_same_tree(expect, got, data)
+    assert tt.build_tree(X).bridges.shape[0] >= 2
+    nb = tt.build_tree(m.X).neighbors
+    f = m.log_density(m.X)
+    assert_same_tree(tt.build_tree(m.X, f, neighbors=nb), tt.build_tree(da.from_array(m.X, chunks=300), f, neighbors=nb))
+
+
+def test_bad_input_names_the_argument(tmp_path):
+    with pytest.raises(ValueError, match="X: no such file"):
+        tt.build_tree(str(tmp_path / "missing.npy"))
+    with pytest.raises(ValueError, match="X as a path must name a .zarr or .npy"):
+        tt.build_tree(str(tmp_path / "points.csv"))
+    with pytest.raises(ValueError, match="X must be a 2-D"):
+        tt.build_tree(da.zeros(10, chunks=5))
+    bad = np.zeros((50, 2))
+    bad[7, 1] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN or inf \(first at row 7, column 1\)"):
+        tt.build_tree(da.from_array(bad, chunks=20))
+    with pytest.raises(TypeError, match="X must be real-valued"):
+        tt.build_tree(da.zeros((10, 2), dtype=complex, chunks=5))
+    with pytest.raises(ValueError, match="k=30 neighbours"):
+        tt.build_tree(da.from_array(np.random.default_rng(0).normal(size=(20, 2))), k=30)
+    with pytest.raises(ValueError, match="log_density callable failed"):
+        tt.build_tree(da.from_array(np.random.default_rng(0).normal(size=(40, 2))), lambda Y: 1 / 0)
+    assert as_dask_points(da.ones((6, 3), chunks=(2, 1), dtype=np.int32)).dtype == np.float64
+
+
+def test_killing_a_worker_mid_run_gives_the_same_tree():
+    """Dask re-runs the lost worker's tasks (every task is pure); the tree is unchanged."""
+    X = _cloud(60_000, 8, seed=8, by_cluster=True)
+    expect = tt.build_tree(X)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=50) as cluster, distributed.Client(cluster) as client:
+        client.run(lambda: tt.build_tree(np.random.default_rng(0).normal(size=(300, 8)))) # warm the JIT caches
+        result = {}
+
+        def run():
+            try:
+                result["tree"] = tt.build_tree(da.from_array(X, chunks=(6000, 8)))
+            except Exception as exc:  # pragma: no cover - reported below
+                result["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+
+        def n_done(dask_scheduler):
+            return sum(ts.state == "memory" and ts.key[0].startswith("_tree_step") if isinstance(ts.key, tuple)
+                       else ts.state == "memory" and str(ts.key).startswith("_tree_step")
+                       for ts in dask_scheduler.tasks.values())
+
+        deadline = time.monotonic() + 300
+        while client.run_on_scheduler(n_done) < 10 and time.monotonic() < deadline and thread.is_alive():
+            time.sleep(0.05)
+        assert thread.is_alive(), "the run ended before a worker could be killed"
+        pids = client.run(os.getpid)
+        victim = sorted(pids)[0]
+        os.kill(pids[victim], signal.SIGKILL)
+        thread.join(600)
+        assert "error" not in result, result.get("error")
+        assert_same_tree(expect, result["tree"])
