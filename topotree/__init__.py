@@ -6,7 +6,7 @@
 >>> len(tt.build_tree(X).simplify().leaves)
 2
 """
-from . import baselines, metrics
+from . import baselines, blockwise, metrics
 from .align import Alignment, AlignmentWarning, MultiAlignment, align, align_many, cycle_error, procrustes
 from .build import build_tree, default_k
 from .compare import TreeMatching, mass_diagram, match_trees, matching_accuracy, merge_distortion, tree_distance
@@ -16,7 +16,7 @@ from .tree import ClusterTree, Node, Simplification, load_tree
 __all__ = [
     "build_tree", "default_k", "ClusterTree", "Node", "Simplification", "load_tree",
     "match_trees", "TreeMatching", "matching_accuracy", "tree_distance", "merge_distortion", "mass_diagram",
-    "align", "Alignment", "AlignmentWarning", "procrustes", "align_many", "MultiAlignment", "cycle_error", "metrics", "baselines",
+    "align", "Alignment", "AlignmentWarning", "procrustes", "align_many", "MultiAlignment", "cycle_error", "metrics", "baselines", "blockwise",
     "plot_dendrogram", "plot_persistence", "plot_matching", "plot_embedding",
     "DensityTree",
 ]

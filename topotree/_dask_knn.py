@@ -91,46 +91,64 @@ def _tree_finish(state):
     return best_i, np.sqrt(best_d)
 
 
+@njit(cache=True, nogil=True)
+def _fold_expanded(G, sq_q, sq_c, c_offset, best_e, best_i, best_d):
+    """Fold a column block into the k + 1 best lists by BLAS-expanded squared distance
+    ``(|q|^2 + |c|^2) - 2 q.c`` (the in-memory brute force's expression, operation for operation;
+    no fast-math, so the same bits), kept sorted by (value, index). ``G``: the block of q.c."""
+    m, mc = G.shape
+    k1 = best_e.shape[1]
+    for i in range(m):
+        worst_e, worst_i = best_e[i, k1 - 1], best_i[i, k1 - 1]
+        for j in range(mc):
+            e = (sq_q[i] + sq_c[j]) - 2.0 * G[i, j]
+            g = c_offset + j
+            if e < worst_e or (e == worst_e and g < worst_i) or worst_i < 0:
+                t = k1 - 1
+                while t > 0 and (best_i[i, t - 1] < 0 or best_e[i, t - 1] > e
+                                 or (best_e[i, t - 1] == e and best_i[i, t - 1] > g)):
+                    best_e[i, t] = best_e[i, t - 1]
+                    best_i[i, t] = best_i[i, t - 1]
+                    best_d[i, t] = best_d[i, t - 1]
+                    t -= 1
+                best_e[i, t] = e
+                best_i[i, t] = g
+                best_d[i, t] = np.nan  # exact distance filled in after the block
+                worst_e, worst_i = best_e[i, k1 - 1], best_i[i, k1 - 1]
+
+
 def _brute_step(state, Qb, Cb, c_offset, k1):
     """One link of a row block's chain (many dimensions): the k + 1 candidates of smallest
     BLAS-expanded squared distance (the in-memory brute force's choice) among the kept ones and
     the column block's, with their exact distances (the in-memory formula, a function of the two
-    points only)."""
+    points only). One BLAS product per slab of rows, then one pass over it."""
     Q = np.ascontiguousarray(Qb, dtype=np.float64)
     C = np.ascontiguousarray(Cb, dtype=np.float64)
     sq_q = np.einsum("ij,ij->i", Q, Q)
     sq_c = np.einsum("ij,ij->i", C, C)
     m, mc = Q.shape[0], C.shape[0]
-    keep = min(k1, mc)
-    out_e = np.empty((m, keep))
-    out_i = np.empty((m, keep), dtype=np.int64)
-    out_d = np.empty((m, keep))
-    rows = max(1, min(m, _PAIR_BYTES // (8 * max(mc, 1))))
-    for lo in range(0, m, rows):
-        hi = min(m, lo + rows)
-        d2 = sq_q[lo:hi, None] + sq_c[None, :] - 2.0 * (Q[lo:hi] @ C.T)
-        if keep < mc:
-            part = np.argpartition(d2, keep - 1, axis=1)[:, :keep]
-        else:
-            part = np.broadcast_to(np.arange(mc), (hi - lo, mc))
-        out_e[lo:hi] = np.take_along_axis(d2, part, axis=1)
-        out_i[lo:hi] = part + c_offset
-        diff = Q[lo:hi, None, :] - C[part]
-        out_d[lo:hi] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-    if state is not None:
-        out_e = np.concatenate([state[0], out_e], axis=1)
-        out_i = np.concatenate([state[1], out_i], axis=1)
-        out_d = np.concatenate([state[2], out_d], axis=1)
-    # the k + 1 smallest by (expanded distance, index)
-    row = np.repeat(np.arange(m), out_e.shape[1])
-    o = np.lexsort((out_i.ravel(), out_e.ravel(), row)).reshape(m, -1)[:, :k1] - \
-        (np.arange(m) * out_e.shape[1])[:, None]
-    return tuple(np.take_along_axis(a, o, axis=1) for a in (out_e, out_i, out_d))
+    if state is None:
+        best_e = np.full((m, k1), np.inf)
+        best_i = np.full((m, k1), -1, dtype=np.int64)
+        best_d = np.full((m, k1), np.inf)
+    else:
+        best_e, best_i, best_d = (a.copy() for a in state)  # tasks never modify their inputs (retries)
+    step = max(1, min(m, _PAIR_BYTES // (8 * max(mc, 1))))
+    for lo in range(0, m, step):
+        hi = min(m, lo + step)
+        _fold_expanded(Q[lo:hi] @ C.T, sq_q[lo:hi], sq_c, c_offset, best_e[lo:hi], best_i[lo:hi], best_d[lo:hi])
+    r, t = np.nonzero(np.isnan(best_d))
+    if r.shape[0]:
+        diff = Q[r][:, None, :] - C[best_i[r, t] - c_offset][:, None, :]
+        best_d[r, t] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))[:, 0]
+    return best_e, best_i, best_d
 
 
 def _brute_finish(state, q_offset):
     """Sorted by exact distance (equal ones by expanded distance, then index), self dropped."""
     _, idx, dist = state  # already in (expanded distance, index) order
+    if idx.size and idx.min() < 0:
+        raise RuntimeError("blockwise kNN left a neighbour list unfilled")
     o = np.argsort(dist, axis=1, kind="stable")
     idx = np.take_along_axis(idx, o, axis=1)
     dist = np.take_along_axis(dist, o, axis=1)

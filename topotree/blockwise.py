@@ -48,7 +48,7 @@ def _import_dask():
     try:
         import dask
         import dask.array as da
-    except ImportError as exc:  # pragma: no cover - the dask extra is installed in the test environment
+    except ImportError as exc:
         raise ImportError("a Dask array or a .zarr/.npy path needs Dask: pip install 'topotree[dask]'") from exc
     return dask, da
 
