@@ -169,3 +169,21 @@ def test_killing_a_worker_mid_run_gives_the_same_tree():
         assert "error" not in result, result.get("error")
         assert victim not in client.scheduler_info()["workers"]  # the worker was lost (its nanny starts a new one)
         assert_same_tree(expect, result["tree"])
+
+
+def test_align_on_dask_clouds_uses_a_blockwise_subsample():
+    from topotree.blockwise import subsample
+
+    m = hierarchical_mixture(3000, dim=3, n_leaves=4, seed=11)
+    Q = np.linalg.qr(np.random.default_rng(3).normal(size=(3, 3)))[0]
+    A, B = m.X, 2.0 * m.X @ Q + 5.0
+    dA, dB = da.from_array(A, chunks=700), da.from_array(B, chunks=900)
+    got = tt.align(dA, dB, "similarity", max_points=1500, search="trees", seed=4)
+    want = tt.align(subsample(dA, 1500, 4), subsample(dB, 1500, 4), "similarity", max_points=1500, search="trees",
+                    seed=4)
+    assert np.array_equal(got.matrix, want.matrix) and np.array_equal(got.offset, want.offset)
+    assert np.abs(got.transform(A) - B).max() < 0.05 * np.abs(B).max()
+    # with its tree (built on the full Dask cloud) a cloud is used whole
+    full = tt.align(dA, dB, "similarity", tree_a=tt.build_tree(dA), tree_b=tt.build_tree(dB), max_points=5000,
+                    search="trees", seed=4)
+    assert np.abs(full.transform(A) - B).max() < 0.05 * np.abs(B).max()

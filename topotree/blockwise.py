@@ -39,7 +39,7 @@ from ._validation import as_numpy, check_bool, check_choice, check_int, check_ve
 from .build import _check_neighbors, _tree_from_graph, default_k, _is_blockwise_input
 from .tree import ClusterTree
 
-__all__ = ["knn_graph", "as_dask_points"]
+__all__ = ["knn_graph", "as_dask_points", "subsample"]
 
 _CHUNK_BYTES = 2**25  # rows read from a .npy / .zarr path per block: about 32 MiB
 
@@ -226,6 +226,29 @@ def knn_graph(X: Any, k: int | None = None, *, store: PathLike | None = None,
               da.to_zarr(dist, path, component="distances", overwrite=True, compute=False)]
     _compute(writes, show)
     return da.from_zarr(path, component="indices"), da.from_zarr(path, component="distances")
+
+
+def subsample(X: Any, m: int, seed: int | None = 0, name: str = "X") -> np.ndarray:
+    """``m`` rows of ``X`` (a Dask array or .zarr/.npy path) drawn uniformly without replacement,
+    in their order in X, as an in-memory array (all rows when X has at most ``m``); read blockwise.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> subsample(da.from_array(np.arange(20.0).reshape(10, 2), chunks=3), 3, seed=0).shape
+    (3, 2)
+    """
+    X = as_dask_points(X, name)
+    m = check_int(m, "m", low=1)
+    n = X.shape[0]
+    if n > m:
+        rows = np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
+        X = X[rows]
+    out = np.ascontiguousarray(_compute([X], False)[0])
+    if not np.isfinite(out).all():
+        bad = np.argwhere(~np.isfinite(out))[0]
+        raise ValueError(f"{name} contains NaN or inf (in column {bad[1]})")
+    return out
 
 
 def _check_k(k, n):
