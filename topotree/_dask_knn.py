@@ -30,38 +30,70 @@ def _kdtree_block(Xb, offset):
     return Xs, perm + offset, start, end, left, right, lo, hi
 
 
+@njit(cache=True, inline="always", fastmath=_FAST)
+def _box_gap_between(lo, hi, a, qlo, qhi, b, d):
+    """Squared distance between box a of one tree and box b of another."""
+    s = 0.0
+    for j in range(d):
+        g = lo[a, j] - qhi[b, j]
+        g2 = qlo[b, j] - hi[a, j]
+        if g2 > g:
+            g = g2
+        if g > 0.0:
+            s += g * g
+    return s
+
+
 @njit(cache=True, nogil=True, fastmath=_FAST)
-def _query_tree(Xs, gidx, start, end, left, right, lo, hi, Q, qidx, best_d, best_i):
-    """Fold the points of one KD-tree into the k-best lists (squared distances, sorted) of the
-    query rows ``Q`` (global indices ``qidx``; a point never lists itself). The distance loop is the
-    one of :func:`topotree._kdtree.query_leaves`, with the same floating-point flags."""
+def _query_tree_leaves(Xs, gidx, start, end, left, right, lo, hi, Qs, qidx, qstart, qend, qleft, qlo, qhi,
+                       best_d, best_i):
+    """Fold the points of one KD-tree (a column block: coordinates ``Xs``, global indices
+    ``gidx``) into the k-best lists (squared distances, sorted) of the points of another (the row
+    block's own: ``Qs`` in its order, global indices ``qidx``); a point never lists itself. One
+    traversal per leaf of the row block's tree, pruned by box-to-box gaps, then per point (as
+    :func:`topotree._kdtree.query_leaves`, whose distance loop and floating-point flags it shares,
+    so the distances are the same bits)."""
     d = Xs.shape[1]
     k = best_d.shape[1]
     stack = np.empty(512, dtype=np.int64)
-    for q in range(Q.shape[0]):
+    for L in range(qstart.shape[0]):
+        if qleft[L] != -1:
+            continue
+        s, e = qstart[L], qend[L]
+        bound = 0.0
+        for q in range(s, e):
+            if best_d[q, k - 1] > bound:
+                bound = best_d[q, k - 1]
         stack[0] = 0
         top = 1
         while top > 0:
             top -= 1
             N = stack[top]
-            if _point_gap(lo, hi, N, Q, q) > best_d[q, k - 1]:
+            if _box_gap_between(lo, hi, N, qlo, qhi, L, d) > bound:
                 continue
             if left[N] == -1:
-                worst = best_d[q, k - 1]
-                for p in range(start[N], end[N]):
-                    if gidx[p] == qidx[q]:
+                for q in range(s, e):
+                    worst = best_d[q, k - 1]
+                    if _point_gap(lo, hi, N, Qs, q) > worst:
                         continue
-                    dist = 0.0
-                    for j in range(d):  # no early exit: the full loop vectorises
-                        diff = Q[q, j] - Xs[p, j]
-                        dist += diff * diff
-                    if dist < worst or best_i[q, k - 1] < 0:
-                        _insert(best_d, best_i, q, dist, gidx[p])
-                        worst = best_d[q, k - 1]
+                    for p in range(start[N], end[N]):
+                        if gidx[p] == qidx[q]:
+                            continue
+                        dist = 0.0
+                        for j in range(d):  # no early exit: the full loop vectorises
+                            diff = Qs[q, j] - Xs[p, j]
+                            dist += diff * diff
+                        if dist < worst or best_i[q, k - 1] < 0:
+                            _insert(best_d, best_i, q, dist, gidx[p])
+                            worst = best_d[q, k - 1]
+                bound = 0.0
+                for q in range(s, e):
+                    if best_d[q, k - 1] > bound:
+                        bound = best_d[q, k - 1]
             else:
                 a, b = left[N], right[N]
-                ga = _point_gap(lo, hi, a, Q, q)
-                gb = _point_gap(lo, hi, b, Q, q)
+                ga = _box_gap_between(lo, hi, a, qlo, qhi, L, d)
+                gb = _box_gap_between(lo, hi, b, qlo, qhi, L, d)
                 if ga <= gb:  # the nearer child is visited first
                     stack[top] = b
                     stack[top + 1] = a
@@ -71,24 +103,30 @@ def _query_tree(Xs, gidx, start, end, left, right, lo, hi, Q, qidx, best_d, best
                 top += 2
 
 
-def _tree_step(state, Qb, q_offset, tree, k):
-    """One link of a row block's chain (few dimensions): fold a column block's KD-tree in."""
-    Q = np.ascontiguousarray(Qb, dtype=np.float64)
+def _tree_step(state, own, tree, k):
+    """One link of a row block's chain (few dimensions): fold a column block's KD-tree into the
+    k-best lists of the row block's points (kept in the row block's own KD-tree order, ``own``)."""
+    Qs, qidx, qstart, qend, qleft, _, qlo, qhi = own
     if state is None:
-        best_d = np.full((Q.shape[0], k), np.inf)
-        best_i = np.full((Q.shape[0], k), -1, dtype=np.int64)
+        best_d = np.full((Qs.shape[0], k), np.inf)
+        best_i = np.full((Qs.shape[0], k), -1, dtype=np.int64)
     else:
         best_d, best_i = state[0].copy(), state[1].copy()  # tasks never modify their inputs (retries)
-    qidx = np.arange(q_offset, q_offset + Q.shape[0], dtype=np.int64)
-    _query_tree(*tree, Q, qidx, best_d, best_i)
+    _query_tree_leaves(*tree, Qs, qidx, qstart, qend, qleft, qlo, qhi, best_d, best_i)
     return best_d, best_i
 
 
-def _tree_finish(state):
+def _tree_finish(state, own, q_offset):
+    """Back to the row block's order; distances from squared distances (as ``query_leaves``)."""
     best_d, best_i = state
     if best_i.size and best_i.min() < 0:
         raise RuntimeError("blockwise kNN left a neighbour list unfilled")
-    return best_i, np.sqrt(best_d)
+    rows = own[1] - q_offset
+    idx = np.empty_like(best_i)
+    dist = np.empty_like(best_d)
+    idx[rows] = best_i
+    dist[rows] = np.sqrt(best_d)
+    return idx, dist
 
 
 @njit(cache=True, nogil=True)
@@ -178,8 +216,8 @@ def knn_blocks(X, k):
             state = None
             for s in range(B):
                 j = (i + s) % B  # the row block's own points first: a tight bound from the start
-                state = dask.delayed(_tree_step, pure=True)(state, blocks[i], int(offsets[i]), trees[j], k)
-            res = dask.delayed(_tree_finish, pure=True, nout=2)(state)
+                state = dask.delayed(_tree_step, pure=True)(state, trees[i], trees[j], k)
+            res = dask.delayed(_tree_finish, pure=True, nout=2)(state, trees[i], int(offsets[i]))
             idx_parts.append(da.from_delayed(res[0], (int(sizes[i]), k), dtype=np.int64))
             dist_parts.append(da.from_delayed(res[1], (int(sizes[i]), k), dtype=np.float64))
     else:
