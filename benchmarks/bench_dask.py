@@ -4,7 +4,9 @@ The points (a hierarchical Gaussian mixture, rows in random order) are written o
 file; the Dask runs read it blockwise (``tt.build_tree(path)``), the in-memory run loads it. Each
 run is a fresh process; the table gives the wall time (numba kernels compiled before timing),
 the peak resident memory of the process that builds the tree (the client: it gathers the (n, k)
-graph and runs the merge) and of each Dask worker (kNN tasks), and whether the tree equals the
+graph and runs the merge) and of each Dask worker (kNN tasks), the time of the in-memory merge
+(density, bridges, union-find, assembly: the rest is the kNN graph and the input checks), and
+whether the tree equals the
 in-memory one (when both ran). Default k (50 above 5,000 points).
 
     python benchmarks/bench_dask.py                                  # 1e6 points, d = 8 and 32
@@ -48,17 +50,33 @@ def _warm(d):
     tt.build_tree(hierarchical_mixture(3000, dim=d, n_leaves=4, seed=1).X, progress=False)
 
 
+def _timed_merge(module, times):
+    """Time the in-memory merge (``_tree_from_graph``: density, bridges, union-find, assembly)."""
+    orig = module._tree_from_graph
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        out = orig(*args, **kwargs)
+        times["merge"] = times.get("merge", 0.0) + time.perf_counter() - t0
+        return out
+
+    module._tree_from_graph = timed
+
+
 def _in_memory(path, d, out, queue):
     import topotree as tt
+    import topotree.build
 
     _warm(d)
+    times = {}
+    _timed_merge(topotree.build, times)
     X = np.load(path)
     t0 = time.perf_counter()
     tree = tt.build_tree(X, progress=False)
     dt = time.perf_counter() - t0
     np.savez(out, **{f.name: getattr(tree, f.name) for f in dataclasses.fields(tree)
                      if isinstance(getattr(tree, f.name), np.ndarray)})
-    queue.put(dict(seconds=dt, client_mb=_peak_mb(), leaves=len(tree.leaves)))
+    queue.put(dict(seconds=dt, merge=times["merge"], client_mb=_peak_mb(), leaves=len(tree.leaves)))
 
 
 def _dask(path, d, workers, address, rows, out, queue):
@@ -75,6 +93,8 @@ def _dask(path, d, workers, address, rows, out, queue):
     _warm(d)
     client.run(_warm, d)
     client.run(lambda: __import__("gc").collect())
+    times = {}
+    _timed_merge(tt.blockwise, times)
     X = tt.blockwise.as_dask_points(path)
     if rows:
         X = X.rechunk((rows, d))
@@ -84,7 +104,7 @@ def _dask(path, d, workers, address, rows, out, queue):
     worker_mb = sorted(client.run(_peak_mb).values())
     np.savez(out, **{f.name: getattr(tree, f.name) for f in dataclasses.fields(tree)
                      if isinstance(getattr(tree, f.name), np.ndarray)})
-    queue.put(dict(seconds=dt, client_mb=_peak_mb(), worker_mb=worker_mb, leaves=len(tree.leaves),
+    queue.put(dict(seconds=dt, merge=times["merge"], client_mb=_peak_mb(), worker_mb=worker_mb, leaves=len(tree.leaves),
                    blocks=len(X.chunks[0]), dashboard=client.dashboard_link))
     client.close()
 
@@ -117,8 +137,9 @@ def main():
     args = ap.parse_args()
     folder = args.folder or tempfile.mkdtemp(prefix="bench_dask_")
     os.makedirs(folder, exist_ok=True)
-    print("| n | d | run | blocks | seconds | peak MB client | peak MB per worker | raw leaves | same tree |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| n | d | run | blocks | seconds | of which kNN (+ checks) | of which merge | peak MB client "
+          "| peak MB per worker | raw leaves | same tree |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in (int(x) for x in args.n):
         for d in args.d:
             path = _data_path(n, d, folder)
@@ -126,7 +147,8 @@ def main():
             if not args.no_memory:
                 ref = os.path.join(folder, f"tree_mem_{n}_{d}.npz")
                 r = _spawn(_in_memory, path, d, ref)
-                print(f"| {n:,} | {d} | in memory | - | {r['seconds']:.1f} | {r['client_mb']:.0f} | - | "
+                print(f"| {n:,} | {d} | in memory | - | {r['seconds']:.1f} | {r['seconds'] - r['merge']:.1f} | "
+                      f"{r['merge']:.1f} | {r['client_mb']:.0f} | - | "
                       f"{r['leaves']} | - |", flush=True)
             for w in args.workers:
                 out = os.path.join(folder, f"tree_dask_{n}_{d}_{w}.npz")
@@ -134,7 +156,8 @@ def main():
                 same = "-" if ref is None else ("yes" if _same(ref, out) else "NO")
                 mb = " / ".join(f"{x:.0f}" for x in r["worker_mb"])
                 label = "Dask, cluster" if args.address else f"Dask, {w} worker{'s' if w > 1 else ''}"
-                print(f"| {n:,} | {d} | {label} | {r['blocks']} | {r['seconds']:.1f} | {r['client_mb']:.0f} | {mb} | "
+                print(f"| {n:,} | {d} | {label} | {r['blocks']} | {r['seconds']:.1f} | {r['seconds'] - r['merge']:.1f} | "
+                      f"{r['merge']:.1f} | {r['client_mb']:.0f} | {mb} | "
                       f"{r['leaves']} | {same} |", flush=True)
 
 

@@ -46,7 +46,11 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
 
     Parameters
     ----------
-    X : (n, d) array of points.
+    X : (n, d) array of points; or a Dask array, or the path of a .zarr or .npy store (read
+        blockwise): then the kNN graph (and a ``log_density`` callable) is computed block against
+        block on Dask, with the active ``dask.distributed.Client`` or the local threaded scheduler,
+        and the merge in memory; the tree is the same exactly (:mod:`topotree.blockwise`; needs
+        ``pip install topotree[dask]``).
     log_density : None, (n,) array, or callable
         ``None`` estimates it with the kNN estimator (:func:`topotree.density.knn_log_density`);
         an array gives its value at every point; a callable maps an (m, d) array to (m,) values
@@ -66,7 +70,8 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
         Use this neighbour list as the graph instead of computing the kNN graph (then
         ``log_density`` must be given).
     progress : bool or None
-        Progress bar for the kNN search (``None``: shown for n >= 100,000).
+        Progress bar for the kNN search (``None``: shown for n >= 100,000); Dask's own progress bar
+        (and the dashboard link with a distributed Client) for a Dask input. Only in a terminal.
 
     Returns
     -------
