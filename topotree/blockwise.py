@@ -294,12 +294,21 @@ def build_tree_blockwise(X: Any, log_density: LogDensity = None, *, k: int | Non
     show = _show(progress, n)
     E = _checked_extent(X, show)
     Xd = X.map_blocks(np.ldexp, -E, dtype=np.float64) if E else X
+    perm = None  # internal numbering: row i is point perm[i] of X (None: X's own)
     if neighbors is not None:
         nb, k = _check_neighbors(neighbors, n, log_density)
         dist = None
     else:
         k = _check_k(k, n)
-        nb, dist = _compute(list(knn_blocks(Xd, k)), show)
+        perm, nb, dist = knn_blocks(Xd, k, local_order=True)
+        if perm is None:
+            nb, dist = _compute([nb, dist], show)
+        else:  # each block in its KD-tree's order: the merge's passes hit the cache (as in memory)
+            perm, nb, dist = _compute([perm, nb, dist], show)
+            perm = np.ascontiguousarray(perm, dtype=np.int64)
+            inv = np.empty(n, dtype=np.int64)
+            inv[perm] = np.arange(n, dtype=np.int64)
+            nb = inv[nb]
         nb, dist = np.ascontiguousarray(nb), np.ascontiguousarray(dist)
     if log_density is None:
         f = None
@@ -312,10 +321,21 @@ def build_tree_blockwise(X: Any, log_density: LogDensity = None, *, k: int | Non
             values = _compute([values], False)[0]
         f = check_vector(values, n, "log_density")
 
-    def points(rows=None):
-        if rows is None:
-            return np.ascontiguousarray(_compute([Xd], False)[0])
-        return np.asarray(_compute([Xd[np.asarray(rows)]], False)[0])
+    if f is not None and perm is not None:
+        f = f[perm]
 
-    return _tree_from_graph(nb, dist, f, d=d, E=E, k=int(k), connect=connect, backend=backend,
+    def points(rows=None):
+        """The (rescaled) points of the internal rows ``rows`` (all when None), in that order."""
+        if rows is None:
+            out = np.ascontiguousarray(_compute([Xd], False)[0])
+            return out if perm is None else out[perm]
+        rows = np.asarray(rows, dtype=np.int64)
+        caller = rows if perm is None else perm[rows]
+        o = np.argsort(caller, kind="stable")
+        got = np.asarray(_compute([Xd[caller[o]]], False)[0])
+        out = np.empty_like(got)
+        out[o] = got
+        return out
+
+    return _tree_from_graph(nb, dist, f, d=d, E=E, k=int(k), connect=connect, backend=backend, perm=perm,
                             points=points, lazy_points=True)
