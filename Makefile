@@ -24,7 +24,7 @@ test: $(STAMP)
 
 # the API reference from the docstrings (pdoc); any warning fails the build
 DOC_MODULES := topotree topotree.build topotree.tree topotree.compare topotree.estimator topotree.plot \
-	topotree.datasets topotree.density topotree.graph topotree.blockwise topotree.cli topotree.adapters
+	topotree.datasets topotree.density topotree.graph topotree.cli topotree.adapters
 docs: $(STAMP)
 	rm -rf docs/api
 	$(BIN)/python -W error docs/build_api.py --docformat numpy -o docs/api $(DOC_MODULES)
