@@ -4,8 +4,9 @@ computed blockwise on Dask (``pip install topotree[dask]``), the merge tree in m
 What is distributed: the exact kNN search (each row block of X against every column block, a
 KD-tree per block in <= 16 dimensions, one BLAS product per pair of blocks above), which is
 the O(n log n) to O(n^2 d) part, and a log-density callable (applied block by block). A task holds
-two blocks and an (m, k + 1) neighbour list, so a worker's memory is bounded by the chunk size,
-not by n. Dask's scheduler runs the tasks: the active ``dask.distributed.Client`` if there is one
+two blocks and an (m, k + 1) neighbour list, so a task's memory is bounded by the chunk size,
+not by n (finished row blocks wait on the workers until gathered, or are streamed to a .zarr
+store by :func:`knn_graph`). Dask's scheduler runs the tasks: the active ``dask.distributed.Client`` if there is one
 (a ``LocalCluster`` or a cluster's address), otherwise the local threaded scheduler; a lost worker's
 tasks are re-run by Dask (every task is a pure function of its inputs).
 
