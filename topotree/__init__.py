@@ -6,7 +6,7 @@
 >>> len(tt.build_tree(X).simplify().leaves)
 2
 """
-from . import baselines, metrics
+from . import baselines, blockwise, metrics
 from .align import (
     Alignment,
     AlignmentWarning,
@@ -25,7 +25,7 @@ from .tree import ClusterTree, Node, Simplification, load_tree
 __all__ = [
     "build_tree", "default_k", "ClusterTree", "Node", "Simplification", "load_tree",
     "match_trees", "TreeMatching", "matching_accuracy", "tree_distance", "merge_distortion", "mass_diagram",
-    "align", "Alignment", "AlignmentWarning", "procrustes", "align_many", "MultiAlignment", "cycle_error", "warp_alignment", "metrics", "baselines",
+    "align", "Alignment", "AlignmentWarning", "procrustes", "align_many", "MultiAlignment", "cycle_error", "warp_alignment", "metrics", "baselines", "blockwise",
     "plot_dendrogram", "plot_persistence", "plot_matching", "plot_embedding",
     "DensityTree",
 ]

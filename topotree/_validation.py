@@ -109,6 +109,13 @@ def scale_exponent(X, name="X"):
     big = float(np.abs(X).max())
     half = 0.5 * X  # exact for normal numbers; no overflow in max - min
     half_spread = float((half.max(axis=0) - half.min(axis=0)).max())  # the spread is twice this
+    return exponent_from_extent(big, half_spread, d, name)
+
+
+def exponent_from_extent(big, half_spread, d, name="X"):
+    """:func:`scale_exponent` from the largest absolute coordinate ``big`` and the largest half
+    spread of a column (``max(0.5 X) - min(0.5 X)``), so that blockwise reductions can give them."""
+    big, half_spread = float(big), float(half_spread)
     spread = 2.0 * half_spread  # for the message only (inf when the spread exceeds float64)
     root_d = math.sqrt(d)
     lim = 2.0 ** SCALE_EXP

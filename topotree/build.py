@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Literal
 
 import numpy as np
@@ -13,10 +14,19 @@ from ._typing import ArrayLike, LogDensity
 from ._validation import as_numpy, check_bool, check_choice, check_int, check_points, check_vector, scale_exponent
 from .density import knn_log_density
 from .disjoint_set import ds_find, ds_new, ds_union
+from ._components import components
 from .graph import adjacency, bridge_components, earlier_adjacency, knn_local
 from .tree import ClusterTree
 
 __all__ = ["build_tree", "default_k"]
+
+
+def _is_blockwise_input(X) -> bool:
+    """Whether ``build_tree`` takes the blockwise (Dask) path: a Dask array, or a path (str or
+    PathLike; it must name a .zarr or .npy store). Dask itself is not imported."""
+    if isinstance(X, (str, os.PathLike)):
+        return True
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
 
 
 def default_k(n: int) -> int:
@@ -36,7 +46,11 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
 
     Parameters
     ----------
-    X : (n, d) array of points.
+    X : (n, d) array of points; or a Dask array, or the path of a .zarr or .npy store (read
+        blockwise): then the kNN graph (and a ``log_density`` callable) is computed block against
+        block on Dask, with the active ``dask.distributed.Client`` or the local threaded scheduler,
+        and the merge in memory; the tree is the same exactly (:mod:`topotree.blockwise`; needs
+        ``pip install topotree[dask]``).
     log_density : None, (n,) array, or callable
         ``None`` estimates it with the kNN estimator (:func:`topotree.density.knn_log_density`);
         an array gives its value at every point; a callable maps an (m, d) array to (m,) values
@@ -56,7 +70,8 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
         Use this neighbour list as the graph instead of computing the kNN graph (then
         ``log_density`` must be given).
     progress : bool or None
-        Progress bar for the kNN search (``None``: shown for n >= 100,000).
+        Progress bar for the kNN search (``None``: shown for n >= 100,000); Dask's own progress bar
+        (and the dashboard link with a distributed Client) for a Dask input. Only in a terminal.
 
     Returns
     -------
@@ -78,6 +93,11 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
     >>> len(tree.leaves), [round(float(tree.mass[i]), 2) for i in tree.leaves]
     (2, [0.66, 0.32])
     """
+    if _is_blockwise_input(X):  # a Dask array or a .zarr/.npy path: the kNN graph on Dask
+        from .blockwise import build_tree_blockwise
+
+        return build_tree_blockwise(X, log_density, k=k, backend=backend, connect=connect, neighbors=neighbors,
+                                    progress=progress)
     X = check_points(X, "X")
     n, d = X.shape
     backend = check_choice(backend, "backend", {"numba", "gudhi"})
@@ -96,52 +116,84 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
     E = scale_exponent(X, "X")
     Xd = np.ldexp(X, -E) if E else X
     if neighbors is not None:
-        nb = np.asarray(neighbors)
-        if nb.ndim != 2 or nb.shape[0] != n:
-            raise ValueError(f"neighbors must have shape (n_points, k) = ({n}, k), got {nb.shape}")
-        if nb.dtype.kind not in "iu":
-            raise TypeError(f"neighbors must be integer point indices, got dtype {nb.dtype}")
-        if nb.size and (nb.min() < 0 or nb.max() >= n):
-            raise ValueError(f"neighbors has indices outside [0, {n})")
-        if log_density is None:
-            raise ValueError("log_density must be given when neighbors is given (no distances to estimate it)")
-        nb = np.ascontiguousarray(nb, dtype=np.int64)
-        k = int(nb.shape[1])
+        nb, k = _check_neighbors(neighbors, n, log_density)
         perm, dist, tree = None, None, None
     else:
         # work in the KD-tree's numbering (near points, near numbers: cache-friendly passes below);
         # everything is mapped back to the caller's numbering at the end
         perm, nb, dist, tree = knn_local(Xd, k, progress=progress)
+    Xs = Xd if tree is None else tree[0]
+    return _tree_from_graph(
+        nb, dist, _log_density_values(log_density, X, n, perm), d=d, E=E, k=int(k), connect=connect,
+        backend=backend, perm=perm, tree=tree, points=lambda rows=None: Xs if rows is None else Xs[rows])
+
+
+def _check_neighbors(neighbors, n, log_density):
+    """A caller's neighbour list as a C-contiguous int64 (n, k) array, and k."""
+    nb = np.asarray(neighbors)
+    if nb.ndim != 2 or nb.shape[0] != n:
+        raise ValueError(f"neighbors must have shape (n_points, k) = ({n}, k), got {nb.shape}")
+    if nb.dtype.kind not in "iu":
+        raise TypeError(f"neighbors must be integer point indices, got dtype {nb.dtype}")
+    if nb.size and (nb.min() < 0 or nb.max() >= n):
+        raise ValueError(f"neighbors has indices outside [0, {n})")
     if log_density is None:
+        raise ValueError("log_density must be given when neighbors is given (no distances to estimate it)")
+    return np.ascontiguousarray(nb, dtype=np.int64), int(nb.shape[1])
+
+
+def _log_density_values(log_density, X, n, perm):
+    """The given log-density as an (n,) array in the internal numbering (None for the kNN estimate)."""
+    if log_density is None:
+        return None
+    if callable(log_density):
+        try:
+            values = log_density(X)
+        except Exception as exc:
+            raise ValueError(f"log_density callable failed on X of shape {X.shape}: {exc}") from exc
+        values = as_numpy(values)
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        f = check_vector(values, n, "log_density(X)")
+    else:
+        f = check_vector(log_density, n, "log_density")
+    return f if perm is None else f[perm]
+
+
+def _tree_from_graph(nb, dist, f, *, d, E, k, connect, backend, perm=None, tree=None, points=None,
+                     lazy_points=False):
+    """The merge tree from the kNN graph: shared by the in-memory and the blockwise (Dask) paths.
+
+    ``nb``, ``dist``: (n, k) neighbours and their distances (``dist`` None when the caller gave the
+    neighbours), in the internal numbering (``perm[i]``: caller's index of point i; None: the
+    caller's numbering); ``f``: the given log-density in that numbering, or None for the kNN
+    estimate; ``points(rows=None)``: the (rescaled) points in that numbering, all or some rows,
+    called only when bridges or duplicate chains need coordinates (``lazy_points``: loading all of
+    them is costly, so they are not loaded when the graph is connected).
+    """
+    n = nb.shape[0]
+    estimated = f is None
+    if estimated:
         f = knn_log_density(dist, d)
         kind = "knn"
     else:
-        if callable(log_density):
-            try:
-                values = log_density(X)
-            except Exception as exc:
-                raise ValueError(f"log_density callable failed on X of shape {X.shape}: {exc}") from exc
-            values = as_numpy(values)
-            if values.ndim == 2 and values.shape[1] == 1:
-                values = values[:, 0]
-            f = check_vector(values, n, "log_density(X)")
-        else:
-            f = check_vector(log_density, n, "log_density")
-        f = f if perm is None else f[perm]
         kind = "given"
         if dist is not None and _is_knn_estimate(f, dist, d, E):
             # the very values the kNN estimator gives: the same tree, recorded as such, so that
             # simplify() picks the same data-driven thresholds as for log_density=None
             kind = "knn"
     if connect:
-        bridges = bridge_components(Xd if tree is None else tree[0], nb, tree=tree)
+        if lazy_points and _n_components(nb) == 1:  # one component: no need to load the points
+            bridges = np.zeros((0, 2), dtype=np.int64)
+        else:
+            bridges = bridge_components(points(), nb, tree=tree)
     else:
         bridges = np.zeros((0, 2), dtype=np.int64)
     # ties (two points that are each other's k-th neighbour share r_k) are broken by an intrinsic
     # key, the mean log-distance to the neighbours, then by the caller's point index, so the tree
     # does not depend on the points' order or on the internal numbering
     order = _order(f, dist, perm)
-    if E and log_density is None:  # r = r_scaled * 2**E: log f = log f_scaled - d E log 2 (order unchanged)
+    if E and estimated:  # r = r_scaled * 2**E: log f = log f_scaled - d E log 2 (order unchanged)
         f = f - d * E * math.log(2.0)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
@@ -150,7 +202,7 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
         # points' order, and copies that list each other by chance split into zero-persistence
         # leaves. Each group of such copies is chained in the order the points enter, so the
         # group is one component from its first copy on, whatever the order of the input.
-        chains = _duplicate_chains(Xd if tree is None else tree[0], dist, rank)
+        chains = _duplicate_chains(points, dist, rank)
         if chains.shape[0]:
             bridges = np.concatenate([bridges, chains])
     del dist, tree  # not needed any more: free them before the graph passes
@@ -165,6 +217,10 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
     if perm is not None:
         f, order, nb, bridges, arrays = _to_caller(perm, f, order, nb, bridges, arrays)
     return ClusterTree(log_density=f, order=order, neighbors=nb, bridges=bridges, k=int(k), density=kind, **arrays)
+
+
+def _n_components(nb):
+    return int(components(nb).max()) + 1 if nb.shape[0] else 0
 
 
 def _is_knn_estimate(f, dist, d, E):
@@ -194,13 +250,13 @@ def _order(f, dist, perm=None):
     return order
 
 
-def _duplicate_chains(Xs, dist, rank):
+def _duplicate_chains(points, dist, rank):
     """Edges chaining, in rank order, each group of exact copies that have k or more copies (k-th
-    neighbour distance 0); (0, 2) when there are none."""
+    neighbour distance 0); (0, 2) when there are none. ``points(rows)``: those rows' coordinates."""
     full = np.flatnonzero(dist[:, -1] == 0)
     if full.shape[0] < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    _, group = np.unique(Xs[full] + 0.0, axis=0, return_inverse=True)  # + 0.0: -0.0 and 0.0 alike
+    _, group = np.unique(np.asarray(points(full)) + 0.0, axis=0, return_inverse=True)  # + 0.0: -0.0 and 0.0 alike
     group = group.ravel()
     o = np.lexsort((rank[full], group))
     members, group = full[o], group[o]

@@ -21,6 +21,7 @@ from .._validation import (
     check_seed,
     scale_exponent,
 )
+from ..build import _is_blockwise_input
 from ..tree import ClusterTree
 from ._nonlinear import warp_alignment
 from ._params import FALLBACK_K, MIN_TREE_POINTS
@@ -101,6 +102,9 @@ def align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, tree_a
     ridge : float, affine only: pull towards the similarity fit (relative to A's variance).
     allow_reflection : bool, allow det -1 (default True).
     max_points : int, clouds larger than this are subsampled (uniformly) for the trees and the fit.
+        A Dask array or a .zarr/.npy path (``pip install topotree[dask]``) is subsampled blockwise
+        to ``max_points`` rows (uniformly, by ``seed``) before anything else; with its tree given
+        (``tree_a``/``tree_b``, e.g. ``build_tree`` of the full Dask cloud) it is loaded whole.
     n_candidates : int, candidate leaf matchings scored by the diagnostic.
     n_refine : int
         Above 8 dims when d_a < d_b, how many of the best candidate matchings are refined by ICP
@@ -146,6 +150,7 @@ def align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, tree_a
     >>> bool(np.abs(al.transform(m.X) - B).max() < 0.05 * np.abs(B).max())
     True
     """
+    A, B = _in_memory(A, "A", tree_a, max_points, seed), _in_memory(B, "B", tree_b, max_points, seed)
     A, B, tree_a, tree_b, opts = _validate(A, B, transform, tree_a, tree_b, density, k, icp_rounds, ridge,
                                            allow_reflection, max_points, n_candidates, use_matching,
                                            n_refine, search, seed)
@@ -156,6 +161,19 @@ def align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, tree_a
     else:
         al = _dispatch(A, B, tree_a, tree_b, opts)
     return warp_alignment(al, A, B, seed=opts.seed) if warp else al
+
+
+def _in_memory(X, name, tree, max_points, seed):
+    """A Dask cloud (array or .zarr/.npy path) as the points align works on: its blockwise uniform
+    subsample of ``max_points`` rows, or, when its tree is given (built on the full cloud, e.g. by
+    ``build_tree`` on the Dask array), all of it. Other inputs are returned unchanged."""
+    if not _is_blockwise_input(X):
+        return X
+    from ..blockwise import as_dask_points, subsample
+
+    if tree is not None:
+        return subsample(X, as_dask_points(X, name).shape[0], name=name)
+    return subsample(X, check_int(max_points, "max_points", low=1), check_seed(seed), name)
 
 
 def _dispatch(A, B, tree_a, tree_b, opts):

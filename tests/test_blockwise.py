@@ -1,0 +1,151 @@
+"""The blockwise (Dask) path of build_tree: the same ClusterTree as in memory, exactly.
+
+The trees are compared field by field (every array of the dataclass, bit for bit). The Dask
+scheduler is a LocalCluster with 2 workers (threads, so the module starts in seconds); the
+worker-kill test uses worker processes.
+"""
+import dataclasses
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+import topotree as tt  # noqa: E402
+from topotree.blockwise import knn_graph  # noqa: E402
+from topotree.datasets import hierarchical_mixture  # noqa: E402
+from topotree.graph import knn  # noqa: E402
+
+
+def assert_same_tree(a, b, X=None):
+    """Every field equal; with ``X`` (points with exact copies), the neighbour lists may list
+    different copies at exactly equal distances: their distances must be equal."""
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if f.name == "neighbors" and X is not None:
+            dx = np.linalg.norm(X[:, None, :] - X[x], axis=2)
+            dy = np.linalg.norm(X[:, None, :] - X[y], axis=2)
+            assert np.array_equal(dx, dy), "neighbour distances differ"
+            continue
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and x.shape == y.shape, f.name
+            assert np.array_equal(x, y), f"{f.name} differs"
+        else:
+            assert x == y, f.name
+    assert np.array_equal(a.labels(), b.labels())
+    sa, sb = a.simplify(), b.simplify()
+    assert np.array_equal(sa.diagram, sb.diagram) and np.array_equal(sa.labels(), sb.labels())
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  silence_logs=50) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def _cloud(n, d, seed=0, by_cluster=False):
+    m = hierarchical_mixture(n, dim=d, n_leaves=6, seed=seed)
+    X = m.X
+    if by_cluster:  # clusters in consecutive rows, cut by the blocks
+        X = X[np.argsort(m.labels, kind="stable")]
+    return X
+
+
+@pytest.mark.parametrize("d, n", [(2, 100_000), (8, 100_000), (32, 20_000),
+                                  pytest.param(32, 100_000, marks=pytest.mark.slow)])
+def test_tree_equals_in_memory(client, d, n):
+    """1e5 points in 2 and 8 dims; in 32 (brute force: minutes on 2 cores, in memory as
+    blockwise) 2e4 by default, 1e5 in the slow run."""
+    X = _cloud(n, d, seed=d, by_cluster=True)
+    expect = tt.build_tree(X)
+    # blocks of 0.23 n rows: every cluster is cut across blocks
+    got = tt.build_tree(da.from_array(X, chunks=(int(0.23456 * n), d)))
+    assert_same_tree(expect, got)
+    assert len(expect.simplify().leaves) > 1
+
+
+def test_knn_graph_equals_in_memory_knn(client):
+    rng = np.random.default_rng(1)
+    for d, chunk in [(3, 700), (20, 900)]:
+        X = rng.normal(size=(3000, d))
+        idx, dist = knn(X, 12)
+        bi, bd = knn_graph(da.from_array(X, chunks=(chunk, d)), 12)
+        assert np.array_equal(bi.compute(), idx) and np.array_equal(bd.compute(), dist)
+
+
+def test_given_log_density_bridges_duplicates_and_rescaling(client):
+    rng = np.random.default_rng(4)
+    # three far-apart groups (a disconnected kNN graph: bridges), exact copies, and a tiny spread
+    X = np.r_[rng.normal(size=(600, 2)), rng.normal(size=(500, 2)) + 50, rng.normal(size=(40, 2)) - 80,
+              np.repeat([[0.5, 0.5]], 25, axis=0)]
+    rng.shuffle(X)
+    m = hierarchical_mixture(800, dim=2, n_leaves=3, seed=5)
+    cases = [(X, {}), (X * 1e-200, {}), (X, {"connect": False}), (X, {"k": 20, "backend": "gudhi"}),
+             (m.X, {"log_density": m.log_density}), (m.X, {"log_density": m.log_density(m.X)})]
+    for data, kw in cases:
+        expect = tt.build_tree(data, **kw)
+        got = tt.build_tree(da.from_array(data, chunks=(217, 2)), **kw)
+        assert_same_tree(expect, got, data)
+    assert tt.build_tree(X).bridges.shape[0] >= 2
+    nb = tt.build_tree(m.X).neighbors
+    f = m.log_density(m.X)
+    assert_same_tree(tt.build_tree(m.X, f, neighbors=nb), tt.build_tree(da.from_array(m.X, chunks=300), f, neighbors=nb))
+
+
+def test_killing_a_worker_mid_run_gives_the_same_tree():
+    """Dask re-runs the lost worker's tasks (every task is pure); the tree is unchanged."""
+    X = _cloud(60_000, 8, seed=8, by_cluster=True)
+    expect = tt.build_tree(X)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=50) as cluster, distributed.Client(cluster) as client:
+        client.run(lambda: tt.build_tree(np.random.default_rng(0).normal(size=(300, 8))))  # warm the JIT caches
+        result = {}
+
+        def run():
+            try:
+                result["tree"] = tt.build_tree(da.from_array(X, chunks=(6000, 8)))
+            except Exception as exc:  # pragma: no cover - reported below
+                result["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+
+        def n_done(dask_scheduler):  # chain links finished (kept in memory or already consumed)
+            return sum(str(key).startswith("_tree_step") and ts.state in ("memory", "released")
+                       for key, ts in dask_scheduler.tasks.items())
+
+        deadline = time.monotonic() + 300
+        while client.run_on_scheduler(n_done) < 20 and time.monotonic() < deadline and thread.is_alive():
+            time.sleep(0.05)
+        assert thread.is_alive(), "the run ended before a worker could be killed"
+        pids = client.run(os.getpid)
+        victim = sorted(pids)[0]
+        os.kill(pids[victim], signal.SIGKILL)
+        thread.join(600)
+        assert "error" not in result, result.get("error")
+        assert victim not in client.scheduler_info()["workers"]  # the worker was lost (its nanny starts a new one)
+        assert_same_tree(expect, result["tree"])
+
+
+def test_align_on_dask_clouds_uses_a_blockwise_subsample():
+    from topotree.blockwise import subsample
+
+    m = hierarchical_mixture(3000, dim=3, n_leaves=4, seed=11)
+    Q = np.linalg.qr(np.random.default_rng(3).normal(size=(3, 3)))[0]
+    A, B = m.X, 2.0 * m.X @ Q + 5.0
+    dA, dB = da.from_array(A, chunks=700), da.from_array(B, chunks=900)
+    got = tt.align(dA, dB, "similarity", max_points=1500, search="trees", seed=4)
+    want = tt.align(subsample(dA, 1500, 4), subsample(dB, 1500, 4), "similarity", max_points=1500, search="trees",
+                    seed=4)
+    assert np.array_equal(got.matrix, want.matrix) and np.array_equal(got.offset, want.offset)
+    assert np.abs(got.transform(A) - B).max() < 0.05 * np.abs(B).max()
+    # with its tree (built on the full Dask cloud) a cloud is used whole
+    full = tt.align(dA, dB, "similarity", tree_a=tt.build_tree(dA), tree_b=tt.build_tree(dB), max_points=5000,
+                    search="trees", seed=4)
+    assert np.abs(full.transform(A) - B).max() < 0.05 * np.abs(B).max()

@@ -1,0 +1,75 @@
+"""The blockwise (Dask) path without a distributed Client: Dask's local threaded scheduler, the
+.npy/.zarr paths, streaming the graph to disk, input checks, and the progress display."""
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+pytest.importorskip("distributed")
+
+import topotree as tt  # noqa: E402
+from topotree.blockwise import _active_client, as_dask_points, knn_graph  # noqa: E402
+from topotree.graph import knn  # noqa: E402
+
+from .test_blockwise import _cloud, assert_same_tree  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_client():
+    assert _active_client() is None, "a distributed Client is active: these tests are about the local scheduler"
+
+
+def test_local_threaded_scheduler_and_paths(tmp_path):
+    """No Client: Dask's local scheduler; X as a .npy file and a .zarr store, read blockwise."""
+    X = _cloud(5000, 3, seed=3)
+    expect = tt.build_tree(X)
+    np.save(tmp_path / "X.npy", X)
+    da.from_array(X, chunks=(1234, 3)).to_zarr(str(tmp_path / "X.zarr"))
+    for source in (da.from_array(X, chunks=(999, 1)), str(tmp_path / "X.npy"), tmp_path / "X.zarr"):
+        assert_same_tree(expect, tt.build_tree(source))
+
+
+def test_store_streams_the_graph_to_zarr(tmp_path):
+    X = np.random.default_rng(2).normal(size=(2000, 4))
+    idx, dist = knn_graph(da.from_array(X, chunks=(500, 4)), 10, store=tmp_path / "g.zarr")
+    ri, rd = knn(X, 10)
+    assert np.array_equal(idx.compute(), ri) and np.array_equal(dist.compute(), rd)
+    assert (tmp_path / "g.zarr").is_dir()
+
+
+def test_bad_input_names_the_argument(tmp_path):
+    with pytest.raises(ValueError, match="X: no such file"):
+        tt.build_tree(str(tmp_path / "missing.npy"))
+    with pytest.raises(ValueError, match="X as a path must name a .zarr or .npy"):
+        tt.build_tree(str(tmp_path / "points.csv"))
+    with pytest.raises(ValueError, match="X must be a 2-D"):
+        tt.build_tree(da.zeros(10, chunks=5))
+    bad = np.zeros((50, 2))
+    bad[7, 1] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN or inf \(first at row 7, column 1\)"):
+        tt.build_tree(da.from_array(bad, chunks=20))
+    with pytest.raises(TypeError, match="X must be real-valued"):
+        tt.build_tree(da.zeros((10, 2), dtype=complex, chunks=5))
+    with pytest.raises(ValueError, match="k=30 neighbours"):
+        tt.build_tree(da.from_array(np.random.default_rng(0).normal(size=(20, 2))), k=30)
+    with pytest.raises(ValueError, match="log_density callable failed"):
+        tt.build_tree(da.from_array(np.random.default_rng(0).normal(size=(40, 2))), lambda Y: 1 / 0)
+    assert as_dask_points(da.ones((6, 3), chunks=(2, 1), dtype=np.int32)).dtype == np.float64
+
+
+def test_progress_bar_and_dashboard_link(monkeypatch, capsys):
+    """Dask's own diagnostics: a progress bar with the local scheduler, the dashboard link and
+    distributed's progress bar with a Client; nothing when stderr is not a terminal."""
+    import distributed
+
+    X = da.from_array(np.random.default_rng(0).normal(size=(400, 2)), chunks=100)
+    tt.build_tree(X, progress=True)
+    assert capsys.readouterr().err == ""  # not a terminal
+    monkeypatch.setenv("TOPOTREE_PROGRESS", "1")
+    tt.build_tree(X, progress=True)
+    assert "Completed" in capsys.readouterr().err  # dask.diagnostics.ProgressBar
+    tt.build_tree(X, progress=False)
+    assert capsys.readouterr().err == ""
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0", silence_logs=50) as cluster, \
+            distributed.Client(cluster):
+        tt.build_tree(X, progress=True)
+    assert "Dask dashboard at http" in capsys.readouterr().err

@@ -1,0 +1,250 @@
+"""Exact k nearest neighbours of a Dask array, block against block (Dask schedules the blocks).
+
+Each row block is queried against every column block in a chain of tasks: the chain of row block
+i starts with block i itself and carries the current k best (index, distance) lists from one column
+block to the next, so a task holds two blocks and an (m, k + 1) list, whatever n. Few dimensions
+(<= 16): a KD-tree per column block (built once, one task a block), queried with the current k-th
+distance as bound; more: brute force, one BLAS product per pair of blocks. The distances are
+computed with the in-memory search's own formulas (the KD-tree's squared-difference loop; the
+brute force's BLAS expansion to choose the candidates and the exact difference norm after), so the
+lists equal those of :func:`topotree.graph.knn` bit for bit, up to the order of neighbours at
+exactly equal distances.
+
+Dask is imported inside the functions: ``import topotree`` never needs it.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._kdtree import _FAST, _insert, _point_gap, build_kdtree
+from .graph import _KDTREE_MAX_DIM, _drop_self, _leafsize
+
+_PAIR_BYTES = 2**27  # brute force: at most this many bytes of squared distances at a time
+
+
+def _kdtree_block(Xb, offset):
+    """The KD-tree of one column block, with the points' global indices."""
+    Xs, perm, start, end, left, right, lo, hi = build_kdtree(np.ascontiguousarray(Xb, dtype=np.float64),
+                                                            _leafsize(Xb.shape[1]))
+    return Xs, perm + offset, start, end, left, right, lo, hi
+
+
+@njit(cache=True, inline="always", fastmath=_FAST)
+def _box_gap_between(lo, hi, a, qlo, qhi, b, d):
+    """Squared distance between box a of one tree and box b of another."""
+    s = 0.0
+    for j in range(d):
+        g = lo[a, j] - qhi[b, j]
+        g2 = qlo[b, j] - hi[a, j]
+        if g2 > g:
+            g = g2
+        if g > 0.0:
+            s += g * g
+    return s
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _query_tree_leaves(Xs, gidx, start, end, left, right, lo, hi, Qs, qidx, qstart, qend, qleft, qlo, qhi,
+                       best_d, best_i):
+    """Fold the points of one KD-tree (a column block: coordinates ``Xs``, global indices
+    ``gidx``) into the k-best lists (squared distances, sorted) of the points of another (the row
+    block's own: ``Qs`` in its order, global indices ``qidx``); a point never lists itself. One
+    traversal per leaf of the row block's tree, pruned by box-to-box gaps, then per point (as
+    :func:`topotree._kdtree.query_leaves`, whose distance loop and floating-point flags it shares,
+    so the distances are the same bits)."""
+    d = Xs.shape[1]
+    k = best_d.shape[1]
+    stack = np.empty(512, dtype=np.int64)
+    for L in range(qstart.shape[0]):
+        if qleft[L] != -1:
+            continue
+        s, e = qstart[L], qend[L]
+        bound = 0.0
+        for q in range(s, e):
+            if best_d[q, k - 1] > bound:
+                bound = best_d[q, k - 1]
+        stack[0] = 0
+        top = 1
+        while top > 0:
+            top -= 1
+            N = stack[top]
+            if _box_gap_between(lo, hi, N, qlo, qhi, L, d) > bound:
+                continue
+            if left[N] == -1:
+                for q in range(s, e):
+                    worst = best_d[q, k - 1]
+                    if _point_gap(lo, hi, N, Qs, q) > worst:
+                        continue
+                    for p in range(start[N], end[N]):
+                        if gidx[p] == qidx[q]:
+                            continue
+                        dist = 0.0
+                        for j in range(d):  # no early exit: the full loop vectorises
+                            diff = Qs[q, j] - Xs[p, j]
+                            dist += diff * diff
+                        if dist < worst or best_i[q, k - 1] < 0:
+                            _insert(best_d, best_i, q, dist, gidx[p])
+                            worst = best_d[q, k - 1]
+                bound = 0.0
+                for q in range(s, e):
+                    if best_d[q, k - 1] > bound:
+                        bound = best_d[q, k - 1]
+            else:
+                a, b = left[N], right[N]
+                ga = _box_gap_between(lo, hi, a, qlo, qhi, L, d)
+                gb = _box_gap_between(lo, hi, b, qlo, qhi, L, d)
+                if ga <= gb:  # the nearer child is visited first
+                    stack[top] = b
+                    stack[top + 1] = a
+                else:
+                    stack[top] = a
+                    stack[top + 1] = b
+                top += 2
+
+
+def _tree_step(state, own, tree, k):
+    """One link of a row block's chain (few dimensions): fold a column block's KD-tree into the
+    k-best lists of the row block's points (kept in the row block's own KD-tree order, ``own``)."""
+    Qs, qidx, qstart, qend, qleft, _, qlo, qhi = own
+    if state is None:
+        best_d = np.full((Qs.shape[0], k), np.inf)
+        best_i = np.full((Qs.shape[0], k), -1, dtype=np.int64)
+    else:
+        best_d, best_i = state[0].copy(), state[1].copy()  # tasks never modify their inputs (retries)
+    _query_tree_leaves(*tree, Qs, qidx, qstart, qend, qleft, qlo, qhi, best_d, best_i)
+    return best_d, best_i
+
+
+def _tree_finish(state, own, q_offset, local_order=False):
+    """Back to the row block's order (or kept in its KD-tree's order: ``local_order``); distances
+    from squared distances (as ``query_leaves``)."""
+    best_d, best_i = state
+    if best_i.size and best_i.min() < 0:
+        raise RuntimeError("blockwise kNN left a neighbour list unfilled")
+    if local_order:
+        return best_i, np.sqrt(best_d)
+    rows = own[1] - q_offset
+    idx = np.empty_like(best_i)
+    dist = np.empty_like(best_d)
+    idx[rows] = best_i
+    dist[rows] = np.sqrt(best_d)
+    return idx, dist
+
+
+@njit(cache=True, nogil=True)
+def _fold_expanded(G, sq_q, sq_c, c_offset, best_e, best_i, best_d):
+    """Fold a column block into the k + 1 best lists by BLAS-expanded squared distance
+    ``(|q|^2 + |c|^2) - 2 q.c`` (the in-memory brute force's expression, operation for operation;
+    no fast-math, so the same bits), kept sorted by (value, index). ``G``: the block of q.c."""
+    m, mc = G.shape
+    k1 = best_e.shape[1]
+    for i in range(m):
+        worst_e, worst_i = best_e[i, k1 - 1], best_i[i, k1 - 1]
+        for j in range(mc):
+            e = (sq_q[i] + sq_c[j]) - 2.0 * G[i, j]
+            g = c_offset + j
+            if e < worst_e or (e == worst_e and g < worst_i) or worst_i < 0:
+                t = k1 - 1
+                while t > 0 and (best_i[i, t - 1] < 0 or best_e[i, t - 1] > e
+                                 or (best_e[i, t - 1] == e and best_i[i, t - 1] > g)):
+                    best_e[i, t] = best_e[i, t - 1]
+                    best_i[i, t] = best_i[i, t - 1]
+                    best_d[i, t] = best_d[i, t - 1]
+                    t -= 1
+                best_e[i, t] = e
+                best_i[i, t] = g
+                best_d[i, t] = np.nan  # exact distance filled in after the block
+                worst_e, worst_i = best_e[i, k1 - 1], best_i[i, k1 - 1]
+
+
+def _brute_step(state, Qb, Cb, c_offset, k1):
+    """One link of a row block's chain (many dimensions): the k + 1 candidates of smallest
+    BLAS-expanded squared distance (the in-memory brute force's choice) among the kept ones and
+    the column block's, with their exact distances (the in-memory formula, a function of the two
+    points only). One BLAS product per slab of rows, then one pass over it."""
+    Q = np.ascontiguousarray(Qb, dtype=np.float64)
+    C = np.ascontiguousarray(Cb, dtype=np.float64)
+    sq_q = np.einsum("ij,ij->i", Q, Q)
+    sq_c = np.einsum("ij,ij->i", C, C)
+    m, mc = Q.shape[0], C.shape[0]
+    if state is None:
+        best_e = np.full((m, k1), np.inf)
+        best_i = np.full((m, k1), -1, dtype=np.int64)
+        best_d = np.full((m, k1), np.inf)
+    else:
+        best_e, best_i, best_d = (a.copy() for a in state)  # tasks never modify their inputs (retries)
+    step = max(1, min(m, _PAIR_BYTES // (8 * max(mc, 1))))
+    for lo in range(0, m, step):
+        hi = min(m, lo + step)
+        _fold_expanded(Q[lo:hi] @ C.T, sq_q[lo:hi], sq_c, c_offset, best_e[lo:hi], best_i[lo:hi], best_d[lo:hi])
+    r, t = np.nonzero(np.isnan(best_d))
+    if r.shape[0]:
+        diff = Q[r][:, None, :] - C[best_i[r, t] - c_offset][:, None, :]
+        best_d[r, t] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))[:, 0]
+    return best_e, best_i, best_d
+
+
+def _brute_finish(state, q_offset):
+    """Sorted by exact distance (equal ones by expanded distance, then index), self dropped."""
+    _, idx, dist = state  # already in (expanded distance, index) order
+    if idx.size and idx.min() < 0:
+        raise RuntimeError("blockwise kNN left a neighbour list unfilled")
+    o = np.argsort(dist, axis=1, kind="stable")
+    idx = np.take_along_axis(idx, o, axis=1)
+    dist = np.take_along_axis(dist, o, axis=1)
+    # _drop_self works on local row numbers: shift the indices so that row r is "point r"
+    out_i, out_d = _drop_self(np.ascontiguousarray(idx - q_offset), np.ascontiguousarray(dist))
+    return out_i + q_offset, out_d
+
+
+def _own_order(tree):
+    return tree[1]
+
+
+def knn_blocks(X, k, local_order=False):
+    """Exact kNN of a row-chunked Dask array: ``(indices, distances)`` as (n, k) Dask arrays.
+
+    ``X``: (n, d) dask array, float64, one chunk across the columns. Lazy: nothing runs until the
+    results are computed (or stored, e.g. with ``dask.array.to_zarr``). Indices are X's row numbers.
+
+    ``local_order``: return ``(perm, indices, distances)`` with the rows in a locality-preserving
+    order (each row block in its KD-tree's order, in <= 16 dimensions; ``perm`` None above):
+    row i is point ``perm[i]`` of X. The later passes over the graph are twice as fast in it.
+    """
+    import dask
+    import dask.array as da
+
+    n, d = X.shape
+    blocks = X.to_delayed().ravel()
+    sizes = np.asarray(X.chunks[0], dtype=np.int64)
+    offsets = np.r_[0, np.cumsum(sizes)[:-1]]
+    B = len(blocks)
+    idx_parts, dist_parts = [], []
+    if d <= _KDTREE_MAX_DIM:
+        trees = [dask.delayed(_kdtree_block, pure=True)(blocks[j], int(offsets[j])) for j in range(B)]
+        for i in range(B):
+            state = None
+            for s in range(B):
+                j = (i + s) % B  # the row block's own points first: a tight bound from the start
+                state = dask.delayed(_tree_step, pure=True)(state, trees[i], trees[j], k)
+            res = dask.delayed(_tree_finish, pure=True, nout=2)(state, trees[i], int(offsets[i]), local_order)
+            idx_parts.append(da.from_delayed(res[0], (int(sizes[i]), k), dtype=np.int64))
+            dist_parts.append(da.from_delayed(res[1], (int(sizes[i]), k), dtype=np.float64))
+    else:
+        for i in range(B):
+            state = None
+            for s in range(B):
+                j = (i + s) % B
+                state = dask.delayed(_brute_step, pure=True)(state, blocks[i], blocks[j], int(offsets[j]), k + 1)
+            res = dask.delayed(_brute_finish, pure=True, nout=2)(state, int(offsets[i]))
+            idx_parts.append(da.from_delayed(res[0], (int(sizes[i]), k), dtype=np.int64))
+            dist_parts.append(da.from_delayed(res[1], (int(sizes[i]), k), dtype=np.float64))
+    out = da.concatenate(idx_parts, axis=0), da.concatenate(dist_parts, axis=0)
+    if not local_order:
+        return out
+    if d > _KDTREE_MAX_DIM:
+        return (None, *out)
+    perm = da.concatenate([da.from_delayed(dask.delayed(_own_order, pure=True)(trees[i]), (int(sizes[i]),),
+                                           dtype=np.int64) for i in range(B)])
+    return (perm, *out)

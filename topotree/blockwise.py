@@ -1,0 +1,342 @@
+"""Cluster trees of clouds larger than one machine's memory: the kNN graph and the log-density
+computed blockwise on Dask (``pip install topotree[dask]``), the merge tree in memory.
+
+What is distributed: the exact kNN search (each row block of X against every column block, a
+KD-tree per block in <= 16 dimensions, one BLAS product per pair of blocks above), which is
+the O(n log n) to O(n^2 d) part, and a log-density callable (applied block by block). A task holds
+two blocks and an (m, k + 1) neighbour list, so a task's memory is bounded by the chunk size,
+not by n (finished row blocks wait on the workers until gathered, or are streamed to a .zarr
+store by :func:`knn_graph`). Dask's scheduler runs the tasks: the active ``dask.distributed.Client`` if there is one
+(a ``LocalCluster`` or a cluster's address), otherwise the local threaded scheduler; a lost worker's
+tasks are re-run by Dask (every task is a pure function of its inputs).
+
+What is not: the (n, k) graph is gathered on the client and the superlevel-set merge (union-find
+over points sorted by density, O(n k)) runs there with the in-memory kernels, so the tree is the
+in-memory tree exactly. That needs about ``n * k * 28`` bytes on the client (indices, distances,
+the half adjacency): about 1.4 GB per 10^6 points at k = 50, so 1e8 points need a 150 GB
+machine; beyond that the merge itself must be distributed (local merge trees of spatial blocks
+joined along boundary edges, Morozov and Weber 2013; not implemented). When the kNN graph has
+several connected components, the bridges between them are computed in memory from all points.
+
+Dask is imported inside the functions: ``import topotree`` works without it.
+
+References
+----------
+Morozov, D. and Weber, G. H. (2013). Distributed merge trees. PPoPP '13, 93-102.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._dask_knn import knn_blocks
+from ._progress import interactive
+from ._typing import ArrayLike, LogDensity, PathLike
+from ._validation import as_numpy, check_bool, check_choice, check_int, check_vector, exponent_from_extent
+from .build import _check_neighbors, _tree_from_graph, default_k, _is_blockwise_input
+from .tree import ClusterTree
+
+__all__ = ["knn_graph", "as_dask_points", "subsample"]
+
+_CHUNK_BYTES = 2**25  # rows read from a .npy / .zarr path per block: about 32 MiB
+
+
+def _import_dask():
+    try:
+        import dask
+        import dask.array as da
+    except ImportError as exc:
+        raise ImportError("a Dask array or a .zarr/.npy path needs Dask: pip install 'topotree[dask]'") from exc
+    return dask, da
+
+
+def _read_npy_rows(path, lo, hi):
+    return np.array(np.load(path, mmap_mode="r")[lo:hi], dtype=np.float64)
+
+
+def as_dask_points(X: Any, name: str = "X") -> Any:
+    """``X`` (a Dask array, or the path of a .zarr or .npy store) as an (n, d) float64 Dask array
+    with one chunk across the columns; rows keep the array's chunks (a path: about 32 MiB a block).
+
+    Checks the shape and dtype (not the values: :func:`knn_graph` and ``build_tree`` check that
+    they are finite in their first pass). A .npy file is read by memory map, rows by rows, in the
+    tasks (on a cluster the path must be readable by the workers).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> as_dask_points(da.from_array(np.zeros((10, 3)), chunks=(4, 1))).chunks
+    ((4, 4, 2), (3,))
+    """
+    dask, da = _import_dask()
+    if isinstance(X, (str, os.PathLike)):
+        path = Path(X)
+        if path.suffix not in (".zarr", ".npy"):
+            raise ValueError(f"{name} as a path must name a .zarr or .npy store, got {str(path)!r}")
+        if not path.exists():
+            raise ValueError(f"{name}: no such file or store: {str(path)!r}")
+        if path.suffix == ".npy":
+            try:
+                mm = np.load(path, mmap_mode="r")
+            except Exception as exc:
+                raise ValueError(f"{name}: could not read {str(path)!r} as a .npy array: {exc}") from None
+            shape, dtype = mm.shape, mm.dtype
+            del mm
+            if len(shape) != 2:
+                raise ValueError(f"{name} must be a 2-D array of shape (n_points, n_dims), got shape {shape} "
+                                 f"in {str(path)!r}")
+            _check_dtype(dtype, name)
+            rows = max(1, _CHUNK_BYTES // (8 * max(shape[1], 1)))
+            parts = [da.from_delayed(dask.delayed(_read_npy_rows, pure=True)(str(path), lo, min(shape[0], lo + rows)),
+                                     (min(shape[0], lo + rows) - lo, shape[1]), dtype=np.float64)
+                     for lo in range(0, shape[0], rows)]
+            if not parts:
+                raise ValueError(f"{name} is empty: it has no points")
+            X = da.concatenate(parts, axis=0)
+        else:
+            try:
+                X = da.from_zarr(str(path))
+            except Exception as exc:
+                raise ValueError(f"{name}: could not open {str(path)!r} as a zarr array: {exc}") from None
+            if X.ndim == 2:
+                X = X.rechunk({0: max(X.chunksize[0], _CHUNK_BYTES // (8 * max(X.shape[1], 1))), 1: -1})
+    if not _is_blockwise_input(X):
+        raise TypeError(f"{name} must be a Dask array or a .zarr/.npy path, got {type(X).__name__}")
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n_points, n_dims), got {X.ndim}-D array "
+                         f"of shape {X.shape}")
+    if any(np.isnan(s) for s in X.shape):
+        raise ValueError(f"{name} has unknown chunk sizes; call {name}.compute_chunk_sizes() first")
+    _check_dtype(X.dtype, name)
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has no points")
+    if X.shape[1] == 0:
+        raise ValueError(f"{name} has zero dimensions (shape {X.shape})")
+    return X.astype(np.float64).rechunk({1: -1})
+
+
+def _check_dtype(dtype, name):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        raise TypeError(f"{name} must be real-valued, got complex dtype {dtype}")
+    if dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got dtype {dtype}")
+
+
+def _active_client():
+    try:
+        from distributed import default_client
+    except ImportError:  # pragma: no cover
+        return None
+    try:
+        return default_client()
+    except ValueError:  # no client
+        return None
+
+
+def _compute(arrays, show):
+    """Compute Dask collections with the active Client (dashboard link and Dask's progress bar
+    when ``show``) or the default scheduler (``dask.diagnostics.ProgressBar`` when ``show``)."""
+    dask, _ = _import_dask()
+    client = _active_client()
+    if client is not None:
+        futures = client.compute(list(arrays))
+        if show:
+            from distributed import progress
+
+            print(f"topotree: Dask dashboard at {client.dashboard_link}", file=sys.stderr)
+            progress(futures)
+        return client.gather(futures)
+    if show:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar(out=sys.stderr):
+            return dask.compute(*arrays)
+    return dask.compute(*arrays)
+
+
+def _show(progress, n):
+    if progress is None:
+        return n >= 100_000 and interactive()
+    return check_bool(progress, "progress") and interactive()
+
+
+def _checked_extent(X, show, name="X"):
+    """One pass over ``X``: raise if a value is NaN or inf; the power of two of ``scale_exponent``."""
+    _, da = _import_dask()
+    half = 0.5 * X
+    finite, big, half_spread = _compute([da.isfinite(X).all(), abs(X).max(),
+                                         (half.max(axis=0) - half.min(axis=0)).max()], show)
+    if not bool(finite):
+        bad = np.asarray(_compute([da.argwhere(~da.isfinite(X))], False)[0])[0]
+        raise ValueError(f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]})")
+    return exponent_from_extent(big, half_spread, X.shape[1], name)
+
+
+def knn_graph(X: Any, k: int | None = None, *, store: PathLike | None = None,
+              progress: bool | None = None) -> tuple[Any, Any]:
+    """Exact k nearest neighbours of a Dask array (or a .zarr/.npy path), blockwise on Dask.
+
+    Each row block is queried against every column block (a KD-tree per block in <= 16
+    dimensions, brute force with BLAS above), with the formulas of the in-memory search, so the
+    result equals :func:`topotree.graph.knn` on the same points (up to the order of neighbours at
+    exactly equal distances).
+
+    Parameters
+    ----------
+    X : (n, d) Dask array, or the path of a .zarr or .npy store (read blockwise).
+    k : int, optional
+        Neighbours per point (the point itself excluded); default :func:`topotree.default_k`.
+    store : path, optional
+        A .zarr directory to write the result to (groups ``indices`` and ``distances``), streamed
+        block by block; the returned arrays then read from it. ``None`` returns lazy Dask arrays.
+    progress : bool or None
+        Dask's progress bar (and the dashboard link with a distributed Client) while ``store`` is
+        written; ``None``: for n >= 100,000 in a terminal.
+
+    Returns
+    -------
+    (indices, distances) : (n, k) int64 and float64 Dask arrays.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> X = da.from_array(np.array([[0.0], [1.0], [3.0], [7.0]]), chunks=(2, 1))
+    >>> idx, dist = knn_graph(X, 1)
+    >>> idx.compute().ravel().tolist(), dist.compute().ravel().tolist()
+    ([1, 0, 1, 2], [1.0, 1.0, 2.0, 4.0])
+    """
+    dask, da = _import_dask()
+    X = as_dask_points(X, "X")
+    n = X.shape[0]
+    show = _show(progress, n)
+    k = _check_k(k, n)
+    E = _checked_extent(X, show)
+    Xd = X.map_blocks(np.ldexp, -E, dtype=np.float64) if E else X
+    idx, dist = knn_blocks(Xd, k)
+    if E:  # distances of the rescaled points, scaled back (exact: a power of two)
+        dist = dist.map_blocks(np.ldexp, E, dtype=np.float64)
+    if store is None:
+        return idx, dist
+    path = str(store)
+    writes = [da.to_zarr(idx, path, component="indices", overwrite=True, compute=False),
+              da.to_zarr(dist, path, component="distances", overwrite=True, compute=False)]
+    _compute(writes, show)
+    return da.from_zarr(path, component="indices"), da.from_zarr(path, component="distances")
+
+
+def subsample(X: Any, m: int, seed: int | None = 0, name: str = "X") -> np.ndarray:
+    """``m`` rows of ``X`` (a Dask array or .zarr/.npy path) drawn uniformly without replacement,
+    in their order in X, as an in-memory array (all rows when X has at most ``m``); read blockwise.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> subsample(da.from_array(np.arange(20.0).reshape(10, 2), chunks=3), 3, seed=0).shape
+    (3, 2)
+    """
+    X = as_dask_points(X, name)
+    m = check_int(m, "m", low=1)
+    n = X.shape[0]
+    if n > m:
+        rows = np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
+        X = X[rows]
+    out = np.ascontiguousarray(_compute([X], False)[0])
+    if not np.isfinite(out).all():
+        bad = np.argwhere(~np.isfinite(out))[0]
+        raise ValueError(f"{name} contains NaN or inf (in column {bad[1]})")
+    return out
+
+
+def _check_k(k, n):
+    if k is None:
+        if n < 2:
+            raise ValueError(f"X has {n} point; at least 2 are needed to build a neighbour graph")
+        return default_k(n)
+    k = check_int(k, "k", low=1)
+    if n < k + 1:
+        raise ValueError(f"X has {n} points but k={k} neighbours need at least k + 1 = {k + 1} points")
+    return k
+
+
+def _apply_log_density(block, fn):
+    try:
+        values = fn(block)
+    except Exception as exc:
+        raise ValueError(f"log_density callable failed on a block of X of shape {block.shape}: {exc}") from exc
+    values = as_numpy(values)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.shape != (block.shape[0],):
+        raise ValueError(f"log_density(X) must give one value per point: a block of {block.shape[0]} "
+                         f"points gave shape {values.shape}")
+    return np.asarray(values, dtype=np.float64)
+
+
+def build_tree_blockwise(X: Any, log_density: LogDensity = None, *, k: int | None = None,
+                         backend: str = "numba", connect: bool = True, neighbors: ArrayLike | None = None,
+                         progress: bool | None = None) -> ClusterTree:
+    """``build_tree`` of a Dask array or .zarr/.npy path (see :func:`topotree.build_tree`).
+
+    The kNN graph and a log-density callable are computed blockwise on Dask (:func:`knn_graph`),
+    the merge tree in memory from the gathered (n, k) graph: the result is the ClusterTree of
+    ``build_tree(X.compute())`` exactly. A callable ``log_density`` is applied block by block, so
+    it must give each point's value from that point alone.
+    """
+    dask, da = _import_dask()
+    X = as_dask_points(X, "X")
+    n, d = X.shape
+    backend = check_choice(backend, "backend", {"numba", "gudhi"})
+    connect = check_bool(connect, "connect")
+    show = _show(progress, n)
+    E = _checked_extent(X, show)
+    Xd = X.map_blocks(np.ldexp, -E, dtype=np.float64) if E else X
+    perm = None  # internal numbering: row i is point perm[i] of X (None: X's own)
+    if neighbors is not None:
+        nb, k = _check_neighbors(neighbors, n, log_density)
+        dist = None
+    else:
+        k = _check_k(k, n)
+        perm, nb, dist = knn_blocks(Xd, k, local_order=True)
+        if perm is None:
+            nb, dist = _compute([nb, dist], show)
+        else:  # each block in its KD-tree's order: the merge's passes hit the cache (as in memory)
+            perm, nb, dist = _compute([perm, nb, dist], show)
+            perm = np.ascontiguousarray(perm, dtype=np.int64)
+            inv = np.empty(n, dtype=np.int64)
+            inv[perm] = np.arange(n, dtype=np.int64)
+            nb = inv[nb]
+        nb, dist = np.ascontiguousarray(nb), np.ascontiguousarray(dist)
+    if log_density is None:
+        f = None
+    elif callable(log_density):
+        values = X.map_blocks(_apply_log_density, log_density, drop_axis=1, dtype=np.float64)
+        f = check_vector(_compute([values], show)[0], n, "log_density(X)")
+    else:
+        values = log_density
+        if _is_blockwise_input(values):
+            values = _compute([values], False)[0]
+        f = check_vector(values, n, "log_density")
+
+    if f is not None and perm is not None:
+        f = f[perm]
+
+    def points(rows=None):
+        """The (rescaled) points of the internal rows ``rows`` (all when None), in that order."""
+        if rows is None:
+            out = np.ascontiguousarray(_compute([Xd], False)[0])
+            return out if perm is None else out[perm]
+        rows = np.asarray(rows, dtype=np.int64)
+        caller = rows if perm is None else perm[rows]
+        o = np.argsort(caller, kind="stable")
+        got = np.asarray(_compute([Xd[caller[o]]], False)[0])
+        out = np.empty_like(got)
+        out[o] = got
+        return out
+
+    return _tree_from_graph(nb, dist, f, d=d, E=E, k=int(k), connect=connect, backend=backend, perm=perm,
+                            points=points, lazy_points=True)
