@@ -12,3 +12,17 @@ def _close_figures():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+@pytest.fixture(autouse=True)
+def _restore_environ():
+    """Undo what a test leaves in os.environ. Dask's LocalCluster sets OMP_NUM_THREADS=1,
+    OPENBLAS_NUM_THREADS=1, PYTHONHASHSEED... in the parent process before it spawns workers; a later
+    subprocess (the golden cases) would inherit them, and single-threaded BLAS rounds differently."""
+    import os
+
+    saved = dict(os.environ)
+    yield
+    if dict(os.environ) != saved:
+        os.environ.clear()
+        os.environ.update(saved)
