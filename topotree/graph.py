@@ -1,8 +1,9 @@
 """k-nearest-neighbour search and the symmetric neighbourhood graph.
 
 The search uses the fastest exact method that fits the dimension: a KD-tree queried leaf by leaf
-on all cores (``_kdtree.py``) up to 16 dimensions, brute-force blocks (one BLAS product a block)
-above.
+on all cores (``_kdtree.py``) up to 16 dimensions; above, the same tree's leaves compared with
+the leaves they can reach by float32 matrix products, the candidates re-ranked exactly in float64
+(``_knn_blocks.py``). Both return the tree's locality-preserving order.
 """
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from numba import njit, parallel_chunksize, prange
 from .disjoint_set import ds_find, ds_new, ds_union
 from ._components import block_bounds, components
 from ._kdtree import build_kdtree, nearest_with_label, node_labels, query_leaves
+from ._knn_blocks import knn_blocks
 from ._progress import progress_bar
 from ._renumber import scatter, scatter_relabel
 
-_KDTREE_MAX_DIM = 16
-_CHUNK = 50_000
+_KDTREE_MAX_DIM = 16  # the scalar KD-tree query up to here, GEMM-screened leaf blocks above
+_DIFF_BYTES = 64 << 20  # memory of one block of coordinate differences in exact_distances
 
 
 def _leafsize(d):
@@ -60,8 +62,7 @@ def knn_local(X, k, *, progress=None):
     Returns ``(perm, indices, distances, tree)``: row i and the indices refer to point ``perm[i]``
     of X, ordered so that near points have near numbers (the KD-tree's leaf order), which makes
     every later pass over the graph cache-friendly; ``tree`` is the KD-tree's arrays
-    ``(Xs, start, end, left, right, lo, hi)`` with ``Xs = X[perm]``. ``perm`` and ``tree`` are
-    None when the points keep their order (brute force above 16 dimensions).
+    ``(Xs, start, end, left, right, lo, hi)`` with ``Xs = X[perm]``.
     """
     n, d = X.shape
     show = n >= 100_000 if progress is None else bool(progress)
@@ -80,52 +81,27 @@ def knn_local(X, k, *, progress=None):
         if idx.size and idx.min() < 0:  # cannot happen for finite points: never pass -1 on to the kernels
             raise RuntimeError("kNN search left a neighbour list unfilled")
         return perm, idx, dist, (Xs, start, end, left, right, lo, hi)
-    idx = np.empty((n, k + 1), dtype=np.int64)
-    dist = np.empty((n, k + 1), dtype=np.float64)
-    # brute force in high dimension: one BLAS product a block
-    sq = np.einsum("ij,ij->i", X, X)
-    block = max(1, min(_CHUNK, int(2e8 // (8 * n))))
+    # many dimensions: leaves against the leaves they can reach, float32 GEMM screen, exact re-rank
+    perm, idx, tree = knn_blocks(X, k, _leafsize(d), bar)
+    bar.close()
+    return perm, idx, exact_distances(tree[0], perm, idx), tree
+
+
+def exact_distances(Xs, perm, idx):
+    """Distances ``|Xs[i] - Xs[idx[i, j]]|`` (one numpy reduction, the same on every path above
+    16 dimensions, so the method never shows in the last bits), rows reordered by distance, ties
+    by the caller's index ``perm[idx]``; ``idx`` is reordered in place."""
+    n, k = idx.shape
+    dist = np.empty((n, k))
+    block = max(1, _DIFF_BYTES // (8 * k * Xs.shape[1]))
     for lo in range(0, n, block):
         hi = min(n, lo + block)
-        d2 = sq[lo:hi, None] + sq[None, :] - 2.0 * (X[lo:hi] @ X.T)
-        part = np.argpartition(d2, k, axis=1)[:, : k + 1]
-        pd = np.take_along_axis(d2, part, axis=1)
-        o = np.argsort(pd, axis=1, kind="stable")
-        idx[lo:hi] = np.take_along_axis(part, o, axis=1)
-        # recompute exact distances of the chosen neighbours (the expansion above loses digits)
-        diff = X[lo:hi, None, :] - X[idx[lo:hi]]
-        dist[lo:hi] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-        bar.update(hi - lo)
-    o = np.argsort(dist, axis=1, kind="stable")
-    idx = np.take_along_axis(idx, o, axis=1)
-    dist = np.take_along_axis(dist, o, axis=1)
-    bar.close()
-    return (None, *_drop_self(idx, dist), None)
-
-
-@njit(cache=True)
-def _drop_self_kernel(idx, dist, out_i, out_d):
-    n, kp1 = idx.shape
-    for i in range(n):
-        pos = kp1 - 1  # drop the last neighbour unless the point itself is listed
-        for j in range(kp1):
-            if idx[i, j] == i:
-                pos = j
-                break
-        c = 0
-        for j in range(kp1):
-            if j != pos:
-                out_i[i, c] = idx[i, j]
-                out_d[i, c] = dist[i, j]
-                c += 1
-
-
-def _drop_self(idx, dist):
-    n, kp1 = idx.shape
-    out_i = np.empty((n, kp1 - 1), dtype=np.int64)
-    out_d = np.empty((n, kp1 - 1), dtype=np.float64)
-    _drop_self_kernel(idx, dist, out_i, out_d)
-    return out_i, out_d
+        diff = Xs[lo:hi, None, :] - Xs[idx[lo:hi]]
+        dd = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        o = np.lexsort((perm[idx[lo:hi]], dd), axis=-1)
+        dist[lo:hi] = np.take_along_axis(dd, o, axis=1)
+        idx[lo:hi] = np.take_along_axis(idx[lo:hi], o, axis=1)
+    return dist
 
 
 @njit(cache=True)
