@@ -31,6 +31,7 @@ from ._kdtree import build_kdtree
 _MARGIN = 16  # candidates kept a point beyond k: the float32 screen's slack for exact re-ranking
 _COLS = 16384  # candidate points a GEMM: a (leaf x _COLS) float32 block, 8 MB for leaves of 128
 _UP = 3  # a leaf is first screened against its ancestor this many levels up (~8 leaves)
+_RUN = 16  # the screen tests runs of this many values by their minimum first
 _CHUNKS_PER_THREAD = 8  # leaves are handed to the threads in this many chunks each
 _ERR = 4.0  # safety factor on the float32 rounding bound (d + 8) u (|x| + |y|)^2, u = 2**-24
 _REL = 1e-12  # relative tolerance of float64 comparisons of pruning bounds
@@ -86,29 +87,44 @@ def _reach(start, end, left, right, lo, hi, L, A, bound):
     return out
 
 
-@njit(cache=True, nogil=True)
-def _screen(G, sq, cols, c0, q0, bd, bi):
-    """Keep in the sorted rows of (bd, bi) the smallest of ``sq[p] - 2 G[r, j]`` (the squared
-    distance less the query's own squared norm), p = cols[j] (or c0 + j if cols is empty), the
-    query q0 + r itself excluded."""
-    h, w = G.shape
+@njit(cache=True, nogil=True, inline="always")
+def _offer(g, cols, c0, q, j0, j1, bd, bi, r):
+    """Offer the values g[j0:j1] (points cols[j], or c0 + j if cols is empty) to row r's sorted
+    list."""
     m = bd.shape[1]
     gather = cols.shape[0] > 0
+    for j in range(j0, j1):
+        v = g[j]
+        p = cols[j] if gather else c0 + j
+        if v < bd[r, m - 1] and p != q:
+            t = m - 1
+            while t > 0 and bd[r, t - 1] > v:
+                bd[r, t] = bd[r, t - 1]
+                bi[r, t] = bi[r, t - 1]
+                t -= 1
+            bd[r, t] = v
+            bi[r, t] = p
+
+
+@njit(cache=True, nogil=True)
+def _screen(G, cols, c0, q0, bd, bi):
+    """Keep in the sorted rows of (bd, bi) the smallest values ``G[r, j]`` (the squared distance
+    less the query's own squared norm) with their points p = cols[j] (or c0 + j if cols is
+    empty), the query q0 + r itself excluded. Runs of _RUN values are first tested together (a
+    vectorised count of those below the row's current last): almost all stop there."""
+    h, w = G.shape
+    m = bd.shape[1]
+    full = w - w % _RUN
     for r in range(h):
-        q = q0 + r
-        worst = bd[r, m - 1]
-        for j in range(w):
-            p = cols[j] if gather else c0 + j
-            v = sq[p] - 2.0 * G[r, j]
-            if v < worst and p != q:
-                t = m - 1
-                while t > 0 and bd[r, t - 1] > v:
-                    bd[r, t] = bd[r, t - 1]
-                    bi[r, t] = bi[r, t - 1]
-                    t -= 1
-                bd[r, t] = v
-                bi[r, t] = p
-                worst = bd[r, m - 1]
+        g = G[r]
+        for j0 in range(0, full, _RUN):
+            worst = bd[r, m - 1]
+            below = 0
+            for j in range(_RUN):  # fixed length: the loop vectorises
+                below += np.int32(g[j0 + j] < worst)
+            if below:
+                _offer(g, cols, c0, q0 + r, j0, j0 + _RUN, bd, bi, r)
+        _offer(g, cols, c0, q0 + r, full, w, bd, bi, r)
 
 
 @njit(cache=True, inline="always")
@@ -173,7 +189,7 @@ def _exact_rows(Xs, perm, rows, k, idx):
             idx[q, c] = best_i[c]
 
 
-def _leaf_pass(X32, sq, slack, tree, parent, leaves, k, cand, thr):
+def _leaf_pass(Xq, Xp, sq, slack, tree, parent, leaves, k, cand, thr):
     """Screen the leaves ``leaves``: first against the points of their ancestor ``_UP`` levels up
     (one contiguous block), whose screen bounds every point's k-th distance; then against the
     points of the other leaves within that bound. One thread, BLAS on one thread."""
@@ -189,14 +205,14 @@ def _leaf_pass(X32, sq, slack, tree, parent, leaves, k, cand, thr):
         a0, a1 = int(start[A]), int(end[A])
         bd = np.full((e - s, m), np.inf, dtype=np.float32)
         bi = np.full((e - s, m), -1, dtype=np.int64)
-        Q = X32[s:e]
-        _screen(Q @ X32[a0:a1].T, sq, none, a0, s, bd, bi)
+        Q = Xq[s:e]
+        _screen(Q @ Xp[a0:a1].T, none, a0, s, bd, bi)
         # an upper bound of the k-th neighbour distance of every point of the leaf
         bound = float(np.max(bd[:, k - 1].astype(np.float64) + sq[s:e] + slack[s:e])) * (1.0 + _REL)
         cols = _reach(start, end, left, right, lo, hi, L, A, bound)
         for c0 in range(0, cols.shape[0], _COLS):
             c = cols[c0:c0 + _COLS]
-            _screen(Q @ X32[c].T, sq, c, 0, s, bd, bi)
+            _screen(Q @ Xp[c].T, c, 0, s, bd, bi)
         cand[s:e] = bi
         thr[s:e] = bd[:, m - 1]
 
@@ -219,8 +235,15 @@ def knn_blocks(X, k, leafsize, bar=None):
     parent[right[inner]] = inner
     m = min(n - 1, k + _MARGIN)
     Xc = Xs - Xs.mean(axis=0)
-    X32 = np.ascontiguousarray(Xc, dtype=np.float32)
+    X32 = Xc.astype(np.float32)
     sq = np.einsum("ij,ij->i", X32, X32)
+    # one product gives |y|^2 - 2 x.y: queries [x, 1] against points [-2 y, |y|^2]
+    Xq = np.empty((n, d + 1), dtype=np.float32)
+    Xq[:, :d] = X32
+    Xq[:, d] = 1.0
+    Xp = np.empty((n, d + 1), dtype=np.float32)
+    Xp[:, :d] = -2.0 * X32
+    Xp[:, d] = sq
     # the screen's value is |y|^2 - 2 x.y; the distance |x - y|^2 differs from it, plus |x|^2, by
     # the float32 rounding of the inputs and the products: at most (d + 8) u (|x| + |y|)^2
     norm = np.sqrt(np.einsum("ij,ij->i", Xc, Xc))
@@ -231,7 +254,7 @@ def knn_blocks(X, k, leafsize, bar=None):
     chunks = np.array_split(leaves, min(leaves.shape[0], nt * _CHUNKS_PER_THREAD))
 
     def work(chunk):
-        _leaf_pass(X32, sq, slack, tree, parent, chunk, k, cand, thr)
+        _leaf_pass(Xq, Xp, sq, slack, tree, parent, chunk, k, cand, thr)
         if bar is not None:
             bar.update(int((end[chunk] - start[chunk]).sum()))
 

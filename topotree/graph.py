@@ -18,7 +18,7 @@ from ._progress import progress_bar
 from ._renumber import scatter, scatter_relabel
 
 _KDTREE_MAX_DIM = 16  # the scalar KD-tree query up to here, GEMM-screened leaf blocks above
-_DIFF_BYTES = 64 << 20  # memory of one block of coordinate differences in exact_distances
+_DIFF_BYTES = 4 << 20  # memory of one block of coordinate differences in exact_distances
 
 
 def _leafsize(d):
