@@ -13,7 +13,7 @@ from ._typing import ArrayLike, LogDensity
 from ._validation import as_numpy, check_bool, check_choice, check_int, check_points, check_vector, scale_exponent
 from .density import knn_log_density
 from .disjoint_set import ds_find, ds_new, ds_union
-from .graph import adjacency, bridge_components, earlier_adjacency, knn_local
+from .graph import adjacency, bridge_components, earlier_adjacency, knn_approx, knn_local
 from .tree import ClusterTree
 
 __all__ = ["build_tree", "default_k"]
@@ -26,7 +26,8 @@ def default_k(n: int) -> int:
 
 def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = None,
                backend: Literal["numba", "gudhi"] = "numba", connect: bool = True,
-               neighbors: ArrayLike | None = None, progress: bool | None = None) -> ClusterTree:
+               neighbors: ArrayLike | None = None, progress: bool | None = None,
+               knn: Literal["exact", "approx"] = "exact") -> ClusterTree:
     """Build the level-set tree of a density on a point cloud.
 
     The k-nearest-neighbour graph (i ~ j if either is among the other's k nearest) carries the
@@ -57,6 +58,12 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
         ``log_density`` must be given).
     progress : bool or None
         Progress bar for the kNN search (``None``: shown for n >= 100,000).
+    knn : {"exact", "approx"}
+        ``"exact"`` (default): the exact k nearest neighbours (a KD-tree; above 16 dimensions its
+        leaves compared by float32 matrix products, re-ranked exactly). ``"approx"``: nearest-
+        neighbour descent (pynndescent, ``pip install "topotree[approx]"``), for many points in
+        many dimensions; its distances are exact, its neighbours approximate (recall and the
+        tree's agreement with the exact one: ``benchmarks/bench_tree.py``).
 
     Returns
     -------
@@ -82,6 +89,7 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
     n, d = X.shape
     backend = check_choice(backend, "backend", {"numba", "gudhi"})
     connect = check_bool(connect, "connect")
+    knn = check_choice(knn, "knn", {"exact", "approx"})
     if k is None:
         if n < 2:
             raise ValueError(f"X has {n} point; at least 2 are needed to build a neighbour graph")
@@ -108,6 +116,9 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
         nb = np.ascontiguousarray(nb, dtype=np.int64)
         k = int(nb.shape[1])
         perm, dist, tree = None, None, None
+    elif knn == "approx":
+        nb, dist = knn_approx(Xd, k)
+        perm, tree = None, None
     else:
         # work in the KD-tree's numbering (near points, near numbers: cache-friendly passes below);
         # everything is mapped back to the caller's numbering at the end

@@ -17,7 +17,8 @@ from ._knn_blocks import knn_blocks
 from ._progress import progress_bar
 from ._renumber import scatter, scatter_relabel
 
-_KDTREE_MAX_DIM = 16  # the scalar KD-tree query up to here, GEMM-screened leaf blocks above
+_KDTREE_MAX_DIM = 16  # distances from the KD-tree's own loop up to here; one numpy formula above
+_BLOCKS_MIN_DIM = 48  # the GEMM-screened leaf blocks from here on (see _use_blocks)
 _DIFF_BYTES = 4 << 20  # memory of one block of coordinate differences in exact_distances
 
 
@@ -67,24 +68,87 @@ def knn_local(X, k, *, progress=None):
     n, d = X.shape
     show = n >= 100_000 if progress is None else bool(progress)
     bar = progress_bar(total=n, desc="kNN", disable=not show)
-    if d <= _KDTREE_MAX_DIM:
-        Xs, perm, start, end, left, right, lo, hi = build_kdtree(X, _leafsize(d))
-        leaves = np.flatnonzero(left == -1)
-        dist = np.empty((n, k))
-        idx = np.empty((n, k), dtype=np.int64)
-        n_batches = max(1, min(50, leaves.shape[0] // 64)) if show else 1  # batches only feed the bar
-        for batch in np.array_split(leaves, n_batches):
-            with parallel_chunksize(32):  # leaves differ in cost: hand them out in small chunks
-                query_leaves(Xs, start, end, left, right, lo, hi, batch, k, dist, idx)
-            bar.update(int((end[batch] - start[batch]).sum()))
+    if _use_blocks(n, d, k):
+        # many dimensions: leaves against the leaves they can reach, float32 GEMM screen, exact re-rank
+        perm, idx, tree = knn_blocks(X, k, _leafsize(d), bar)
         bar.close()
-        if idx.size and idx.min() < 0:  # cannot happen for finite points: never pass -1 on to the kernels
-            raise RuntimeError("kNN search left a neighbour list unfilled")
-        return perm, idx, dist, (Xs, start, end, left, right, lo, hi)
-    # many dimensions: leaves against the leaves they can reach, float32 GEMM screen, exact re-rank
-    perm, idx, tree = knn_blocks(X, k, _leafsize(d), bar)
+        return perm, idx, exact_distances(tree[0], perm, idx), tree
+    Xs, perm, start, end, left, right, lo, hi = build_kdtree(X, _leafsize(d))
+    leaves = np.flatnonzero(left == -1)
+    dist = np.empty((n, k))
+    idx = np.empty((n, k), dtype=np.int64)
+    n_batches = max(1, min(50, leaves.shape[0] // 64)) if show else 1  # batches only feed the bar
+    for batch in np.array_split(leaves, n_batches):
+        with parallel_chunksize(32):  # leaves differ in cost: hand them out in small chunks
+            query_leaves(Xs, start, end, left, right, lo, hi, batch, k, dist, idx)
+        bar.update(int((end[batch] - start[batch]).sum()))
     bar.close()
-    return perm, idx, exact_distances(tree[0], perm, idx), tree
+    if idx.size and idx.min() < 0:  # cannot happen for finite points: never pass -1 on to the kernels
+        raise RuntimeError("kNN search left a neighbour list unfilled")
+    if d > _KDTREE_MAX_DIM:  # one distance formula above 16 dims, whichever search found them
+        dist = exact_distances(Xs, perm, idx)
+    return perm, idx, dist, (Xs, start, end, left, right, lo, hi)
+
+
+def _use_blocks(n, d, k):
+    """Whether the GEMM-screened leaf blocks beat the scalar KD-tree query: measured crossover
+    (``benchmarks/bench_knn.py --switch``) on mixtures, n = 1e4-1e5."""
+    return d >= _BLOCKS_MIN_DIM
+
+
+def knn_approx(X, k, *, seed=0):
+    """Approximate k nearest neighbours by nearest-neighbour descent (pynndescent, all cores).
+
+    For many points in many dimensions, where even the blocked exact search grows with n**2 in
+    the worst case. The neighbours found are approximate (recall@k is reported by
+    ``benchmarks/bench_tree.py``); their distances are exact (computed as for the exact search),
+    so the log-density of a found neighbour list is exact for that list.
+
+    Returns ``(indices, distances)`` like :func:`knn`, in the caller's numbering.
+
+    References
+    ----------
+    Dong, W., Moses, C. and Li, K. (2011). Efficient k-nearest neighbor graph construction for
+    generic similarity measures. WWW.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(300, 20))
+    >>> idx, dist = knn_approx(X, 5)  # doctest: +SKIP
+    >>> idx.shape, bool(np.all(np.diff(dist, axis=1) >= 0))  # doctest: +SKIP
+    ((300, 5), True)
+    """
+    try:
+        from pynndescent import NNDescent
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError('knn="approx" needs pynndescent: pip install "topotree[approx]"') from exc
+    n = X.shape[0]
+    index = NNDescent(X, n_neighbors=min(n, k + 1), random_state=seed, n_jobs=-1, low_memory=True,
+                      compressed=False)
+    found = index.neighbor_graph[0].astype(np.int64)
+    idx = np.empty((n, k), dtype=np.int64)
+    _drop_self_or_last(found, idx)
+    perm = np.arange(n, dtype=np.int64)
+    return idx, exact_distances(np.ascontiguousarray(X, dtype=np.float64), perm, idx)
+
+
+@njit(cache=True)
+def _drop_self_or_last(found, out):
+    """Each row of ``found`` without the point itself (or without its last entry; -1 entries,
+    rows pynndescent could not fill, become the point's first listed neighbour)."""
+    n, kp1 = found.shape
+    k = out.shape[1]
+    for i in range(n):
+        c = 0
+        for j in range(kp1):
+            u = found[i, j]
+            if u != i and u >= 0 and c < k:
+                out[i, c] = u
+                c += 1
+        while c < k:  # cannot happen with n > k on connected data: repeat a found neighbour
+            out[i, c] = out[i, 0] if c > 0 else (i + 1) % n
+            c += 1
 
 
 def exact_distances(Xs, perm, idx):
