@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench venv clean docs min-deps
+.PHONY: demo test bench venv clean docs min-deps warm
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,9 +12,15 @@ $(STAMP): pyproject.toml Makefile
 	# torch 2.13.0 is a CPU build that lies on this machine's disk; a newer one pulls GBs of CUDA wheels.
 	$(BIN)/python -m pip install "torch==2.13.0"
 	$(BIN)/python -m pip install -e ".[torch,pot,dev,docs]"
+	# compile the numba kernels into their on-disk cache now, not at the user's first build_tree
+	$(BIN)/python -m topotree._warmup
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# (re)compile the numba kernels into the cache, e.g. after an upgrade of numba
+warm: $(STAMP)
+	$(BIN)/python -m topotree._warmup
 
 demo: $(STAMP)
 	$(BIN)/topotree demo

@@ -168,3 +168,75 @@ def test_large_tree_backends_agree_and_diagram_matches_tomato():
 def test_leafsize_grows_with_dimension():
     sizes = [_leafsize(d) for d in range(1, 17)]
     assert sizes == sorted(sizes) and sizes[0] == 16
+
+
+def _brute_knn(X, k):
+    from scipy.spatial.distance import cdist
+
+    D = cdist(X, X)
+    np.fill_diagonal(D, np.inf)
+    idx = np.argsort(D, axis=1, kind="stable")[:, :k]
+    return idx, np.take_along_axis(D, idx, axis=1)
+
+
+@pytest.mark.parametrize("d", [16, 17, 32, 64, 128])
+def test_knn_equals_brute_force_in_many_dims(d):
+    m = hierarchical_mixture(2500, dim=d, n_leaves=6, seed=d)
+    X = np.r_[m.X, np.random.default_rng(d).normal(size=(300, d)) * 0.05 + m.X[0]]  # a tight clump
+    idx, dist = knn(X, 15)
+    ref_i, ref_d = _brute_knn(X, 15)
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(X[idx] - X[:, None, :], axis=2), dist, rtol=1e-12)
+    assert not np.any(idx == np.arange(len(X))[:, None])
+    assert np.mean(idx == ref_i) > 0.999  # ties aside
+
+
+@pytest.mark.parametrize("d", [16, 17, 40, 100])
+def test_knn_method_switch_is_invisible(d, monkeypatch):
+    import topotree.graph as graph
+
+    X = hierarchical_mixture(3000, dim=d, n_leaves=6, seed=1).X
+    results = []
+    for blocks in (False, True):
+        monkeypatch.setattr(graph, "_use_blocks", lambda n, d, k, b=blocks: b)
+        results.append(knn(X, 12))
+    (i0, d0), (i1, d1) = results
+    np.testing.assert_array_equal(i0, i1)
+    if d > graph._KDTREE_MAX_DIM:  # one distance formula above 16 dims: identical to the last bit
+        np.testing.assert_array_equal(d0, d1)
+    else:
+        np.testing.assert_allclose(d0, d1, rtol=1e-13)
+
+
+def test_knn_blocks_certify_or_fall_back():
+    # a far outlier makes the float32 screen's error bound huge: rows are searched exactly instead
+    rng = np.random.default_rng(3)
+    X = np.r_[rng.normal(size=(1500, 24)), np.full((1, 24), 1e7)]
+    idx, dist = knn(X, 10)
+    ref_i, ref_d = _brute_knn(X, 10)
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-12, atol=1e-12)
+    assert np.mean(idx == ref_i) > 0.999
+
+
+def test_knn_blocks_with_duplicates_exclude_self_not_twins():
+    X = np.repeat(np.random.default_rng(0).normal(size=(500, 20)), 3, axis=0)
+    idx, dist = knn(X, 4)
+    assert not np.any(idx == np.arange(len(X))[:, None])
+    np.testing.assert_array_equal(dist[:, :2], 0.0)
+    assert np.all(dist[:, 2:] > 0)
+
+
+def test_build_tree_approx_knn_close_to_exact():
+    pytest.importorskip("pynndescent")
+    from sklearn.metrics import adjusted_rand_score
+
+    X = hierarchical_mixture(3000, dim=24, n_leaves=5, seed=2).X
+    exact = tt.build_tree(X, k=15)
+    approx = tt.build_tree(X, k=15, knn="approx")
+    ref_i, _ = knn(X, 15)
+    recall = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(approx.neighbors, ref_i)])
+    assert recall > 0.9
+    a, b = exact.simplify(), approx.simplify()
+    assert adjusted_rand_score(a.labels(), b.labels()) > 0.9
+    with pytest.raises(ValueError, match="knn"):
+        tt.build_tree(X, k=15, knn="fast")

@@ -16,7 +16,7 @@ LAYERS = {
     "_procrustes": 0, "_assignment": 0, "_nearest": 0, "_icp": 0, "_warp": 0, "_atomic": 0, "_typing": 0,
     # 1: kernels (graph, density, merge tree)
     "_kdtree": 1, "_components": 1, "_renumber": 1, "graph": 1, "density": 1, "_gmm": 1,
-    "_merge": 1, "_assemble": 1, "_dask_knn": 1,
+    "_merge": 1, "_assemble": 1, "_dask_knn": 1, "_knn_blocks": 1,
     # 2: the tree
     "_simplify": 2, "tree": 2, "build": 2, "blockwise": 2,
     # 3: comparing trees
@@ -28,7 +28,7 @@ LAYERS = {
     # 6: pictures and the command line
     "plot": 6, "cli": 6,
     # the package itself re-exports everything
-    "__init__": 7, "__main__": 7,
+    "__init__": 7, "__main__": 7, "_warmup": 7,
 }
 LAZY_ADAPTERS = {"cli"}  # `topotree demo` hands over to topotree.adapters.demo, imported inside the function
 

@@ -18,7 +18,34 @@ import numpy as np
 from numba import njit
 
 from ._kdtree import _FAST, _insert, _point_gap, build_kdtree
-from .graph import _KDTREE_MAX_DIM, _drop_self, _leafsize
+from .graph import _KDTREE_MAX_DIM, _leafsize
+
+
+@njit(cache=True)
+def _drop_self_kernel(idx, dist, out_i, out_d):
+    n, kp1 = idx.shape
+    for i in range(n):
+        pos = kp1 - 1  # drop the last neighbour unless the point itself is listed
+        for j in range(kp1):
+            if idx[i, j] == i:
+                pos = j
+                break
+        c = 0
+        for j in range(kp1):
+            if j != pos:
+                out_i[i, c] = idx[i, j]
+                out_d[i, c] = dist[i, j]
+                c += 1
+
+
+def _drop_self(idx, dist):
+    """(n, k + 1) lists -> (n, k): drop point i from row i (or the last entry when it is absent)."""
+    n, kp1 = idx.shape
+    out_i = np.empty((n, kp1 - 1), dtype=np.int64)
+    out_d = np.empty((n, kp1 - 1), dtype=np.float64)
+    _drop_self_kernel(idx, dist, out_i, out_d)
+    return out_i, out_d
+
 
 _PAIR_BYTES = 2**27  # brute force: at most this many bytes of squared distances at a time
 

@@ -15,7 +15,7 @@ from ._validation import as_numpy, check_bool, check_choice, check_int, check_po
 from .density import knn_log_density
 from .disjoint_set import ds_find, ds_new, ds_union
 from ._components import components
-from .graph import adjacency, bridge_components, earlier_adjacency, knn_local
+from .graph import adjacency, bridge_components, earlier_adjacency, knn_approx, knn_local
 from .tree import ClusterTree
 
 __all__ = ["build_tree", "default_k"]
@@ -36,7 +36,8 @@ def default_k(n: int) -> int:
 
 def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = None,
                backend: Literal["numba", "gudhi"] = "numba", connect: bool = True,
-               neighbors: ArrayLike | None = None, progress: bool | None = None) -> ClusterTree:
+               neighbors: ArrayLike | None = None, progress: bool | None = None,
+               knn: Literal["exact", "approx"] = "exact") -> ClusterTree:
     """Build the level-set tree of a density on a point cloud.
 
     The k-nearest-neighbour graph (i ~ j if either is among the other's k nearest) carries the
@@ -72,6 +73,13 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
     progress : bool or None
         Progress bar for the kNN search (``None``: shown for n >= 100,000); Dask's own progress bar
         (and the dashboard link with a distributed Client) for a Dask input. Only in a terminal.
+    knn : {"exact", "approx"}
+        ``"exact"`` (default): the exact k nearest neighbours (a KD-tree; above 16 dimensions its
+        leaves compared by float32 matrix products, re-ranked exactly). ``"approx"``: nearest-
+        neighbour descent (pynndescent, ``pip install "topotree[approx]"``), for many points in
+        many dimensions; its distances are exact, its neighbours approximate (recall and the
+        tree's agreement with the exact one: ``benchmarks/bench_tree.py``). A Dask input is
+        searched exactly (``"approx"`` is refused there).
 
     Returns
     -------
@@ -93,8 +101,13 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
     >>> len(tree.leaves), [round(float(tree.mass[i]), 2) for i in tree.leaves]
     (2, [0.66, 0.32])
     """
+    knn = check_choice(knn, "knn", {"exact", "approx"})
     if _is_blockwise_input(X):  # a Dask array or a .zarr/.npy path: the kNN graph on Dask
         from .blockwise import build_tree_blockwise
+
+        if knn != "exact":
+            raise ValueError("knn='approx' is not available for a Dask array or a .zarr/.npy path: the blockwise "
+                             "search is exact; pass knn='exact' (the default)")
 
         return build_tree_blockwise(X, log_density, k=k, backend=backend, connect=connect, neighbors=neighbors,
                                     progress=progress)
@@ -118,6 +131,9 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
     if neighbors is not None:
         nb, k = _check_neighbors(neighbors, n, log_density)
         perm, dist, tree = None, None, None
+    elif knn == "approx":
+        nb, dist = knn_approx(Xd, k)
+        perm, tree = None, None
     else:
         # work in the KD-tree's numbering (near points, near numbers: cache-friendly passes below);
         # everything is mapped back to the caller's numbering at the end
