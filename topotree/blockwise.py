@@ -36,8 +36,8 @@ import numpy as np
 from ._dask_knn import knn_blocks
 from ._progress import interactive
 from ._typing import ArrayLike, LogDensity, PathLike
-from ._validation import as_numpy, check_bool, check_choice, check_int, check_vector, exponent_from_extent
-from .build import _check_neighbors, _tree_from_graph, default_k, _is_blockwise_input
+from ._validation import check_bool, check_choice, check_int, check_vector, exponent_from_extent
+from .build import _check_neighbors, _is_blockwise_input, _tree_from_graph, call_log_density, default_k
 from .tree import ClusterTree
 
 __all__ = ["knn_graph", "as_dask_points", "subsample"]
@@ -264,13 +264,7 @@ def _check_k(k, n):
 
 
 def _apply_log_density(block, fn):
-    try:
-        values = fn(block)
-    except Exception as exc:
-        raise ValueError(f"log_density callable failed on a block of X of shape {block.shape}: {exc}") from exc
-    values = as_numpy(values)
-    if values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]
+    values = call_log_density(fn, block, "a block of X")
     if values.shape != (block.shape[0],):
         raise ValueError(f"log_density(X) must give one value per point: a block of {block.shape[0]} "
                          f"points gave shape {values.shape}")

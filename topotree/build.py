@@ -158,19 +158,23 @@ def _check_neighbors(neighbors, n, log_density):
     return np.ascontiguousarray(nb, dtype=np.int64), int(nb.shape[1])
 
 
+def call_log_density(fn, X, what):
+    """``fn(X)`` as an array, an (m, 1) result flattened; a failing callable is a ValueError naming
+    ``what`` (the points it was given: "X", "a block of X")."""
+    try:
+        values = fn(X)
+    except Exception as exc:
+        raise ValueError(f"log_density callable failed on {what} of shape {X.shape}: {exc}") from exc
+    values = as_numpy(values)
+    return values[:, 0] if values.ndim == 2 and values.shape[1] == 1 else values
+
+
 def _log_density_values(log_density, X, n, perm):
     """The given log-density as an (n,) array in the internal numbering (None for the kNN estimate)."""
     if log_density is None:
         return None
     if callable(log_density):
-        try:
-            values = log_density(X)
-        except Exception as exc:
-            raise ValueError(f"log_density callable failed on X of shape {X.shape}: {exc}") from exc
-        values = as_numpy(values)
-        if values.ndim == 2 and values.shape[1] == 1:
-            values = values[:, 0]
-        f = check_vector(values, n, "log_density(X)")
+        f = check_vector(call_log_density(log_density, X, "X"), n, "log_density(X)")
     else:
         f = check_vector(log_density, n, "log_density")
     return f if perm is None else f[perm]
