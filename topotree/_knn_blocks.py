@@ -26,7 +26,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 from threadpoolctl import threadpool_limits
 
-from ._kdtree import build_kdtree
+from ._kdtree import _box_gap, build_kdtree
 
 _MARGIN = 16  # candidates kept a point beyond k: the float32 screen's slack for exact re-ranking
 _COLS = 16384  # candidate points a GEMM: a (leaf x _COLS) float32 block, 8 MB for leaves of 128
@@ -38,16 +38,13 @@ _REL = 1e-12  # relative tolerance of float64 comparisons of pruning bounds
 
 
 @njit(cache=True, inline="always")
-def _box_gap(lo, hi, a, b, d):
-    s = 0.0
+def _sq_dist(Xs, q, p, d):
+    """Exact float64 squared distance of rows q and p (the re-ranking's one formula)."""
+    dist = 0.0
     for j in range(d):
-        g = lo[a, j] - hi[b, j]
-        g2 = lo[b, j] - hi[a, j]
-        if g2 > g:
-            g = g2
-        if g > 0.0:
-            s += g * g
-    return s
+        diff = Xs[q, j] - Xs[p, j]
+        dist += diff * diff
+    return dist
 
 
 @njit(cache=True, nogil=True)
@@ -158,11 +155,7 @@ def _rerank(Xs, perm, cand, thr, slack, k, idx, ok):
             p = cand[q, t]
             if p < 0:
                 continue
-            dist = 0.0
-            for j in range(d):
-                diff = Xs[q, j] - Xs[p, j]
-                dist += diff * diff
-            _keep(best_d, best_k, best_i, dist, perm[p], p)
+            _keep(best_d, best_k, best_i, _sq_dist(Xs, q, p, d), perm[p], p)
         for t in range(k):
             idx[q, t] = best_i[t]
         ok[q] = best_i[k - 1] >= 0 and thr[q] - slack[q] > best_d[k - 1] * (1.0 + _REL)
@@ -180,11 +173,7 @@ def _exact_rows(Xs, perm, rows, k, idx):
         for p in range(n):
             if p == q:
                 continue
-            dist = 0.0
-            for j in range(d):
-                diff = Xs[q, j] - Xs[p, j]
-                dist += diff * diff
-            _keep(best_d, best_k, best_i, dist, perm[p], p)
+            _keep(best_d, best_k, best_i, _sq_dist(Xs, q, p, d), perm[p], p)
         for c in range(k):
             idx[q, c] = best_i[c]
 
