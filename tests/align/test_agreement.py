@@ -1,5 +1,7 @@
 """Neighbourhood agreement, its refinement, the trust and the global search of align."""
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -76,9 +78,9 @@ def test_centroid_gw_starts_refined_by_agreement_find_a_rigid_motion():
     M = M / 1.7
     B = m.X @ M + t
     ctx = AgreementContext(m.X[:500], B[:500], 10)
-    maps = centroid_gw_maps(m.X, B, "orthogonal", seed=0)
+    maps = centroid_gw_maps(m.X, B, "orthogonal", seed=0, plans=(("euclidean", 40, 1, 60, 8), ("euclidean", 80, 1, 60, 8)))
     assert len(maps) >= 8
-    best = max((refine_by_agreement(ctx, Mc, tc, "orthogonal") for Mc, tc, _ in maps), key=lambda r: r[3])
+    best = max((refine_by_agreement(ctx, g.M, g.t, "orthogonal") for g in maps), key=lambda r: r[3])
     assert best[3] == 1.0 and np.abs(best[0] - M).max() < 1e-6
 
 
@@ -99,3 +101,32 @@ def test_search_trees_is_the_tree_pipeline_alone():
     assert np.isnan(al.trust) and "search" not in al.info
     with pytest.raises(ValueError, match="search must be one of"):
         tt.align(m.X, B, search="everything")
+
+
+def test_bending_never_loses_agreement_and_straightens_a_bent_relation():
+    # B is A under a smooth non-linear map: the best affine map leaves clusters beside their
+    # partners; bending proposes a better matching and refits an affine map to it
+    bend = importlib.import_module("topotree.align._bend").bend
+    m = hierarchical_mixture(1200, dim=2, n_leaves=6, seed=21)
+    A = m.X / m.X.std()
+    B = A + 0.6 * np.sin(1.5 * A[:, ::-1])
+    ctx = AgreementContext(A[:500], B[500:1000], 10)
+    M0, t0 = np.eye(2) * 0.8 + 0.2 * rot(2, 3), np.full(2, 0.3)  # a poor start
+    ag0 = ctx.agreement(M0, t0)
+    M, t, s, ag = bend(ctx, M0, t0, ag0, "affine")
+    assert ag >= ag0 and ag == ctx.agreement(M, t)
+    refined = refine_by_agreement(ctx, M0, t0, "affine")[3]
+    assert ag >= refined - 1e-12
+    # a start that is already a fixed point of bending comes back unchanged
+    M2, t2, _, ag2 = bend(ctx, M, t, ag, "affine")
+    assert ag2 >= ag
+
+
+def test_search_reports_its_gromov_wasserstein_metrics_and_bent_candidates():
+    m, M, t = _pair(7, n=1000)
+    al = tt.align(m.X, m.sample(1000, seed=8)[0] @ M + t)
+    origins = al.info["search"]["origins"]
+    assert any(o.startswith("gw-hops") for o in origins) and any(o.startswith("gw-euclidean") for o in origins)
+    assert any(o.endswith("+bent") for o in origins)
+    assert len(origins) == len(al.info["search"]["agreements"])
+    assert al.trust > 0.4

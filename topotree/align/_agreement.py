@@ -85,7 +85,11 @@ class AgreementContext:
 
     def pointwise(self, M, t):
         """(per-point agreement, partners) of the map X -> X M + t."""
-        pi = self.match(self.A @ M + t)
+        return self.pointwise_mapped(self.A @ M + t)
+
+    def pointwise_mapped(self, TA):
+        """(per-point agreement, partners) of the subsample of A mapped to ``TA`` (any map)."""
+        pi = self.match(TA)
         c = self.in_b[np.repeat(pi, self.k), pi[self.nb_a].ravel()].reshape(-1, self.k).mean(axis=1)
         return c, pi
 
@@ -150,7 +154,8 @@ class Calibration:
 def calibrate(ctx, kind="affine", allow_reflection=True, ridge=0.0, seed=0):
     """The null and the ceiling of ``ctx``. The null maps are refined like every candidate
     (``kind``, ``allow_reflection``, ``ridge``), so that what the refinement alone buys is not
-    mistaken for shared structure."""
+    mistaken for shared structure. They are not bent (``_bend``): in a few dims a warp carries a
+    moment-only map onto the true matching, and the null would no longer be one."""
     d_a, d_b = ctx.A.shape[1], ctx.B.shape[1]
     # ceiling: a disjoint half of B matched onto B's subsample by the identity (sampling alone)
     ceiling = AgreementContext(ctx.spare_b, ctx.B, ctx.k).agreement(np.eye(d_b), np.zeros(d_b))

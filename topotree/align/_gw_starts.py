@@ -1,9 +1,14 @@
-"""Global starting maps that need no trees: Gromov-Wasserstein between the k-means centroids of A
-and of B (Euclidean distances, the centroids' masses as weights), from many cheap starts; each
-coupling gives an affine map fitted to the centroids' barycentric projections.
+"""Global starting maps that need no trees: Gromov-Wasserstein between the k-means clusters of A
+and of B (the clusters' masses as weights), from many cheap starts; each coupling gives an affine
+map fitted to the centroids' barycentric projections.
 
 Quantising first keeps every GW solve small (tens of centroids), so a hundred starts cost less
 than one GW between a thousand points; the couplings with the lowest GW loss become candidates.
+Each plan of ``GW_PLANS`` names the distance between clusters (see ``_cluster_distances``) and the
+number of clusters: Euclidean distances between centres serve clouds related by a similarity;
+hop counts and geodesics through the kNN graph serve the latents of two trained networks, whose
+relation keeps neighbourhoods but not lengths (on digits, pairs of MLPs of different depth or
+activation: the only starts that reach the basin of the true map).
 
 References
 ----------
@@ -14,48 +19,95 @@ alignment of word embedding spaces. EMNLP.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .._pot import import_pot
 from .._procrustes import fit_map
-from ._params import GW_CENTROIDS, GW_KEEP, GW_KMEANS_POINTS, GW_MAX_ITER, GW_STARTS
+from ._cluster_distances import CLUSTER_DISTANCES
+from ._params import GRAPH_POINTS, GW_KMEANS_INIT, GW_KMEANS_POINTS, GW_MAX_ITER, GW_PLANS
 
-__all__ = ["centroid_gw_maps"]
+__all__ = ["GWPlan", "GWStart", "centroid_gw_maps"]
 
 
-def _centroids(X, k, seed):
+class GWStart(NamedTuple):
+    """A starting map ``X -> X M + t`` (mean singular value ``s``) and the cluster distance
+    (``metric``) whose GW coupling gave it."""
+
+    M: np.ndarray
+    t: np.ndarray
+    s: float
+    metric: str
+
+
+class GWPlan(NamedTuple):
+    """How one family of starts is made: the distance between clusters (``metric``, a key of
+    ``CLUSTER_DISTANCES``), the number of k-means ``clusters``, the k-means ``runs`` (each with its
+    own seed), GW ``solves`` per run and couplings kept per run (``keep``, lowest GW loss)."""
+
+    metric: str
+    clusters: int
+    runs: int
+    solves: int
+    keep: int
+
+
+class _Quantised(NamedTuple):
+    """A cloud's k-means clusters: centres, masses, and the normalised distances between them."""
+
+    centres: np.ndarray
+    masses: np.ndarray
+    distances: np.ndarray
+
+
+def _quantise(X, k, metric, seed, n_init=GW_KMEANS_INIT):
+    """k-means (best of ``n_init`` starts) on at most GW_KMEANS_POINTS rows; the distances on at
+    most GRAPH_POINTS of them, drawn per cluster in proportion to its size (every cluster keeps a
+    member)."""
     from sklearn.cluster import KMeans  # heavy: imported on first use
 
     rng = np.random.default_rng(seed)
     Xf = X[rng.choice(X.shape[0], GW_KMEANS_POINTS, replace=False)] if X.shape[0] > GW_KMEANS_POINTS else X
-    km = KMeans(k, n_init=3, random_state=seed).fit(Xf)
-    return km.cluster_centers_, np.bincount(km.labels_, minlength=k) / Xf.shape[0]
+    km = KMeans(k, n_init=n_init, random_state=seed).fit(Xf)
+    labels, counts = km.labels_, np.bincount(km.labels_, minlength=k)
+    keep = np.arange(Xf.shape[0])
+    if metric != "euclidean" and Xf.shape[0] > GRAPH_POINTS:
+        quota = np.maximum(1, np.round(counts * (GRAPH_POINTS / Xf.shape[0]))).astype(int)
+        keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), min(quota[c], counts[c]),
+                                                  replace=False) for c in range(k) if counts[c]]))
+    D = CLUSTER_DISTANCES[metric](Xf[keep], labels[keep], km.cluster_centers_)
+    return _Quantised(km.cluster_centers_, counts / Xf.shape[0], D / (D.max() or 1.0))
 
 
-def centroid_gw_maps(A, B, kind, allow_reflection=True, ridge=0.0, seed=0, sizes=GW_CENTROIDS,
-                     n_starts=GW_STARTS, keep=GW_KEEP):
-    """Candidate maps ``(M, t, s)``, best GW loss first within each quantisation size."""
+def centroid_gw_maps(A, B, kind, allow_reflection=True, ridge=0.0, seed=0, plans=GW_PLANS):
+    """Candidate maps (:class:`GWStart`), best GW loss first within each k-means run of each plan
+    (a :class:`GWPlan` or a tuple of its fields)."""
     ot = import_pot()
     out = []
-    for j, k in enumerate(sizes):
-        k = int(min(k, A.shape[0] // 2, B.shape[0] // 2))
-        if k < 3:
-            continue
-        rng = np.random.default_rng(seed + j)
-        Ca, wa = _centroids(A, k, seed + j)
-        Cb, wb = _centroids(B, k, seed + j)
-        Da, Db = np.sqrt(ot.dist(Ca, Ca)), np.sqrt(ot.dist(Cb, Cb))
-        Da, Db = Da / Da.max(), Db / Db.max()
-        found = []
-        for s in range(n_starts):
-            # the product coupling, then random vertices of the transport polytope mixed with it
-            G0 = None if s == 0 else 0.5 * ot.emd(wa, wb, rng.random((k, k))) + 0.5 * np.outer(wa, wb)
-            G, log = ot.gromov.gromov_wasserstein(Da, Db, wa, wb, "square_loss", G0=G0, log=True,
-                                                  max_iter=GW_MAX_ITER)
-            found.append((float(log["gw_dist"]), s, G))
-        found.sort(key=lambda f: (f[0], f[1]))
-        for _, _, G in found[:keep]:
-            mass = G.sum(axis=1)
-            target = (G @ Cb) / np.maximum(mass, 1e-300)[:, None]
-            out.append(fit_map(Ca, target, mass / mass.sum(), kind, allow_reflection, ridge))
+    run = 0  # every k-means run its own seed
+    for plan in map(GWPlan._make, plans):
+        for _ in range(plan.runs):
+            j, run = run, run + 1
+            k = int(min(plan.clusters, A.shape[0] // 2, B.shape[0] // 2))
+            if k < 3:
+                continue
+            rng = np.random.default_rng(seed + j)
+            # a plan of several runs wants their variety: one k-means start each
+            n_init = GW_KMEANS_INIT if plan.runs == 1 else 1
+            (Ca, wa, Da), (Cb, wb, Db) = (_quantise(A, k, plan.metric, seed + j, n_init),
+                                          _quantise(B, k, plan.metric, seed + j, n_init))
+            found = []
+            for s in range(plan.solves):
+                # the product coupling, then random vertices of the transport polytope mixed with it
+                G0 = None if s == 0 else 0.5 * ot.emd(wa, wb, rng.random((k, k))) + 0.5 * np.outer(wa, wb)
+                G, log = ot.gromov.gromov_wasserstein(Da, Db, wa, wb, "square_loss", G0=G0, log=True,
+                                                      max_iter=GW_MAX_ITER)
+                found.append((float(log["gw_dist"]), s, G))
+            found.sort(key=lambda f: (f[0], f[1]))
+            for _, _, G in found[:plan.keep]:
+                mass = G.sum(axis=1)
+                target = (G @ Cb) / np.maximum(mass, 1e-300)[:, None]
+                out.append(GWStart(*fit_map(Ca, target, mass / mass.sum(), kind, allow_reflection, ridge),
+                                   plan.metric))
     return out

@@ -72,8 +72,17 @@ AGREEMENT_MIN_SPAN = 0.05  # below this (ceiling - null), agreement cannot judge
 AGREEMENT_TIE = 0.05  # agreements this close (share of the span) count as tied: the earlier candidate wins
 UNIQUE_GAP = 0.1  # a trusted map beats any different one by this share of (ceiling - null)
 DIFFERENT_MAP = 0.5  # maps whose images differ by this share of B's RMS spread are different
-GW_CENTROIDS = (40, 80)  # k-means sizes of the Gromov-Wasserstein starts
-GW_STARTS = 60  # GW solves per size
-GW_KEEP = 8  # couplings kept per size (lowest GW loss)
+# Gromov-Wasserstein starts, one plan per row: (distance between clusters, number of k-means clusters,
+# k-means runs (each its own seed), GW solves per run, couplings kept per run (lowest GW loss)). Hop
+# counts reach the true map's basin on pairs of differently built networks where Euclidean distances
+# do not, but from one quantisation in three or four: hence several runs of few solves each
+GW_PLANS = (("euclidean", 40, 1, 60, 8), ("euclidean", 80, 1, 60, 8), ("hops", 80, 3, 10, 2), ("hops", 120, 3, 10, 2))
+GRAPH_K = 10  # neighbours per point in the kNN graph of the hop and geodesic distances
+GRAPH_POINTS = 2000  # that graph is built on at most this many points per cloud
+# bending: the best distinct candidates are refined through a smooth warp (see _bend)
+BEND_CANDIDATES = 4  # candidates bent
+BEND_ROUNDS = 3  # warp, re-match, refit rounds at most (stopping when agreement stops rising)
+BEND_CENTRES = 50  # kernel centres of the warp
+GW_KMEANS_INIT = 3  # k-means starts of a plan's single run (a plan of several runs: one start each)
 GW_KMEANS_POINTS = 20000  # k-means is fitted on at most this many points
 GW_MAX_ITER = 300  # conditional-gradient iterations per GW solve

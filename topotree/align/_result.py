@@ -43,7 +43,8 @@ class Alignment:
     info : dict of extra diagnostics: ``tree_a``/``tree_b`` (the trees), ``leaf_map`` (position in
         A's leaves -> position in B's, -1 unmatched), ``node_pairs`` (node ids), ``candidate_scores``,
         ``n_candidates``, ``icp_accepted``, ``leaf_consistency``, ``density`` (the density kept, or
-        ``"gw"``), ``density_score`` (each density's selection score; ``density_score_kind`` says which
+        ``"gw-<metric>"`` when a Gromov-Wasserstein start won: ``gw-euclidean``, ``gw-hops``,
+        ``gw-geodesic``), ``density_score`` (each density's selection score; ``density_score_kind`` says which
         score: an energy distance up to 8 dims, a divergence above), ``density_energy`` (the same
         numbers under their old name), ``scale_exponents``, ``search`` (the global search: the
         origin of the map kept and every candidate's agreement), ``trust`` (the :class:`Trust` record:

@@ -1,5 +1,6 @@
 """The global search of ``align`` (``search="auto"``): candidate maps from the matched trees and from
-Gromov-Wasserstein starts on k-means centroids, each refined by neighbourhood agreement, the most
+Gromov-Wasserstein starts on k-means clusters (Euclidean and kNN-graph hop distances), each refined
+by neighbourhood agreement, the best distinct ones bent through a smooth warp (``_bend``), the most
 agreeing one kept, with its calibrated trust.
 
 Trees alone fail on the latents of ordinary non-linear networks when their leaves do not follow
@@ -19,9 +20,10 @@ import numpy as np
 from .._nearest import chamfer
 from .._validation import user_stacklevel
 from ._agreement import AgreementContext, calibrate, refine_by_agreement, trust
+from ._bend import bend
 from ._gw_starts import centroid_gw_maps
 from ._density_choice import choose
-from ._params import AGREEMENT_MIN_SPAN, AGREEMENT_TIE, DIFFERENT_MAP, TRUST_WARN
+from ._params import AGREEMENT_MIN_SPAN, AGREEMENT_TIE, BEND_CANDIDATES, DIFFERENT_MAP, TRUST_WARN
 from ._pipeline import align_on_trees
 from ._result import Alignment, AlignmentWarning
 
@@ -29,51 +31,61 @@ __all__ = ["search"]
 
 
 class _Row(NamedTuple):
-    """A candidate map and its neighbourhood agreement; ``origin``: where it came from."""
+    """A candidate map and its neighbourhood agreement; ``origin``: where it came from; ``tree``:
+    the position of the tree alignment it descends from (None: a Gromov-Wasserstein start)."""
 
     agreement: float
     origin: str
     M: np.ndarray
     t: np.ndarray
     s: float
+    tree: int | None = None
 
 
 def search(A, B, tree_a, tree_b, opts):
-    """Every candidate refined; the one of highest agreement as an Alignment (see module doc)."""
+    """Every candidate refined, the best distinct ones bent; the one of highest agreement as an
+    Alignment (see module doc)."""
     tree_als = _tree_alignments(A, B, tree_a, tree_b, opts)
     ctx = AgreementContext.for_clouds(A, B, seed=opts.seed)
+
+    def polish(M, t, agreement):
+        return bend(ctx, M, t, agreement, opts.transform, opts.allow_reflection, opts.ridge, seed=opts.seed)
+
     cal = calibrate(ctx, opts.transform, opts.allow_reflection, opts.ridge, seed=opts.seed)
     if cal.span < AGREEMENT_MIN_SPAN:
         return _unjudged(A, B, tree_als, cal, opts)
     fitted = [_Row(ctx.agreement(al.matrix, al.offset), "trees-" + str(al.info.get("density_a")), al.matrix,
-                   al.offset, al.scale) for al in tree_als]
-    starts = [(r.M, r.t, r.origin) for r in fitted]
-    starts += [(M, t, "gw") for M, t, _ in centroid_gw_maps(A, B, opts.transform, opts.allow_reflection,
-                                                           opts.ridge, seed=opts.seed)]
-    # the trees' own maps first (as fitted: anchors, ICP), then every candidate refined
-    rows = fitted + [_Row(ag, origin + "+refined", M2, t2, s2) for M, t, origin in starts
+                   al.offset, al.scale, i) for i, al in enumerate(tree_als)]
+    starts = [(r.M, r.t, r.origin, r.tree) for r in fitted]
+    starts += [(g.M, g.t, "gw-" + g.metric, None) for g in centroid_gw_maps(A, B, opts.transform, opts.allow_reflection,
+                                                                             opts.ridge, seed=opts.seed)]
+    # the trees' own maps first (as fitted: anchors, ICP), then every candidate refined, then the
+    # best distinct ones bent
+    rows = fitted + [_Row(ag, origin + "+refined", M2, t2, s2, tree) for M, t, origin, tree in starts
                      for M2, t2, s2, ag in [refine_by_agreement(ctx, M, t, opts.transform, opts.allow_reflection,
                                                                 opts.ridge)]]
+    rows += [_Row(ag, r.origin + "+bent", M2, t2, s2, r.tree) for r in _distinct_best(ctx, rows, BEND_CANDIDATES)
+             for M2, t2, s2, ag in [polish(r.M, r.t, r.agreement)]]
     # near-ties (within AGREEMENT_TIE of the calibrated span) go to the earliest candidate: the
     # trees' maps come first, and they fit the clusters' own anchors and shapes
     top = max(r.agreement for r in rows)
     best = next(i for i, r in enumerate(rows) if r.agreement >= top - AGREEMENT_TIE * cal.span)
-    agreement, origin, M, t, s = rows[best]
-    tr = trust(cal, agreement, _rival(ctx, rows, best))
-    info = dict(search=dict(origin=origin, agreements=tuple(r.agreement for r in rows),
+    row = rows[best]
+    tr = trust(cal, row.agreement, _rival(ctx, rows, best))
+    info = dict(search=dict(origin=row.origin, agreements=tuple(r.agreement for r in rows),
                             origins=tuple(r.origin for r in rows)), trust=tr)
     if best < len(tree_als):  # a tree map itself
         al = tree_als[best]
         info.setdefault("density", al.info.get("density", al.info.get("density_a")))
         al = replace(al, trust=tr.score, info={**al.info, **info})
     else:
-        tree_of = best - len(tree_als) if best - len(tree_als) < len(tree_als) else None  # refined tree map
-        base = tree_als[tree_of].info if tree_of is not None else {}
-        sc, mnn = chamfer(A @ M + t, B, seed=opts.seed, return_mutual=True)
-        keep = {key: base[key] for key in ("tree_a", "tree_b", "density_a", "density_b", "density") if key in base}
-        keep.setdefault("density", origin)
-        al = Alignment(kind=opts.transform, matrix=M, offset=t, scale=float(s),
-                       matching=tree_als[tree_of].matching if tree_of is not None else None,
+        base = tree_als[row.tree] if row.tree is not None else None
+        sc, mnn = chamfer(A @ row.M + row.t, B, seed=opts.seed, return_mutual=True)
+        keep = {key: base.info[key] for key in ("tree_a", "tree_b", "density_a", "density_b", "density")
+                if base is not None and key in base.info}
+        keep.setdefault("density", row.origin)
+        al = Alignment(kind=opts.transform, matrix=row.M, offset=row.t, scale=float(row.s),
+                       matching=base.matching if base is not None else None,
                        score=sc, mutual_nn=mnn, trust=tr.score, info={**keep, **info})
     if tr.score < TRUST_WARN:
         warnings.warn(f"align found no reliable correspondence (trust {tr.score:.2f}: structure {tr.structure:.2f}, "
@@ -97,14 +109,29 @@ def _unjudged(A, B, tree_als, cal, opts):
                                                         unjudged=True), "calibration": cal})
 
 
-def _rival(ctx, rows, best):
-    """The agreement of the best candidate whose image of A's subsample lies, in RMS, more than
-    DIFFERENT_MAP of B's spread away from the winner's (None if there is none)."""
-    T0 = ctx.A @ rows[best].M + rows[best].t
+def _different(ctx, r1, r2):
+    """Whether two maps' images of A's subsample lie, in RMS, more than DIFFERENT_MAP of B's spread
+    apart."""
     spread = np.sqrt(np.mean(np.sum((ctx.B - ctx.B.mean(0)) ** 2, axis=1))) or 1.0
-    rivals = [r.agreement for i, r in enumerate(rows) if i != best
-              and np.sqrt(np.mean(np.sum((ctx.A @ r.M + r.t - T0) ** 2, axis=1))) > DIFFERENT_MAP * spread]
+    gap = np.sqrt(np.mean(np.sum((ctx.A @ (r1.M - r2.M) + (r1.t - r2.t)) ** 2, axis=1)))
+    return bool(gap > DIFFERENT_MAP * spread)
+
+
+def _rival(ctx, rows, best):
+    """The agreement of the best candidate different from the winner (None if there is none)."""
+    rivals = [r.agreement for i, r in enumerate(rows) if i != best and _different(ctx, r, rows[best])]
     return max(rivals) if rivals else None
+
+
+def _distinct_best(ctx, rows, n):
+    """The ``n`` most agreeing rows, each different from those before it."""
+    out = []
+    for r in sorted(rows, key=lambda r: -r.agreement):
+        if len(out) == n:
+            break
+        if all(_different(ctx, r, o) for o in out):
+            out.append(r)
+    return out
 
 
 def _tree_alignments(A, B, tree_a, tree_b, opts):
