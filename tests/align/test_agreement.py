@@ -130,3 +130,24 @@ def test_search_reports_its_gromov_wasserstein_metrics_and_bent_candidates():
     assert any(o.endswith("+bent") for o in origins)
     assert len(origins) == len(al.info["search"]["agreements"])
     assert al.trust > 0.4
+
+
+def test_a_map_of_the_same_basin_is_no_rival_a_map_that_matches_other_points_is():
+    """The trust's rival must give a different answer, not only a different image: a translation
+    far along B's spread moves every point but optimal transport pairs them exactly as before; a
+    reflection that swaps the clusters pairs them differently."""
+    search_mod = importlib.import_module("topotree.align._search")
+    X = hierarchical_mixture(800, dim=2, n_leaves=4, seed=3).X
+    ctx = AgreementContext.for_clouds(X, X, seed=0)
+    spread = np.sqrt(np.mean(np.sum((X - X.mean(0)) ** 2, axis=1)))
+    eye = np.eye(2)
+
+    def row(M, t):
+        return search_mod._Row(ctx.agreement(M, t), "test", M, np.asarray(t, float), 1.0, None)
+
+    winner = row(eye, [0.0, 0.0])
+    shifted = row(eye, [3 * spread, 0.0])  # far away, yet the same matching
+    assert search_mod._different(ctx, shifted, winner)
+    assert search_mod._rival(ctx, [winner, shifted], 0) is None
+    swapped = row(-eye, 2 * X.mean(0))  # a point reflection through the centre: other partners
+    assert search_mod._rival(ctx, [winner, shifted, swapped], 0) == swapped.agreement

@@ -72,6 +72,11 @@ AGREEMENT_MIN_SPAN = 0.05  # below this (ceiling - null), agreement cannot judge
 AGREEMENT_TIE = 0.05  # agreements this close (share of the span) count as tied: the earlier candidate wins
 UNIQUE_GAP = 0.1  # a trusted map beats any different one by this share of (ceiling - null)
 DIFFERENT_MAP = 0.5  # maps whose images differ by this share of B's RMS spread are different
+# ...and, for the trust's rival, give a different answer: fewer than this share of A's points reach the
+# same neighbourhood of B (optimal-transport partners equal or k-nearest neighbours in B). In many dims
+# two affine maps of one basin can differ by half of B's spread along directions that carry little
+# and still match 70-80% of the points alike; maps of another basin match 5-15% alike
+SAME_ANSWER = 0.5
 # Gromov-Wasserstein starts, one plan per row: (distance between clusters, number of k-means clusters,
 # k-means runs (each its own seed), GW solves per run, couplings kept per run (lowest GW loss)). Hop
 # counts reach the true map's basin on pairs of differently built networks where Euclidean distances

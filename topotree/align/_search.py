@@ -23,7 +23,7 @@ from ._agreement import AgreementContext, calibrate, refine_by_agreement, trust
 from ._bend import bend
 from ._gw_starts import centroid_gw_maps
 from ._density_choice import choose
-from ._params import AGREEMENT_MIN_SPAN, AGREEMENT_TIE, BEND_CANDIDATES, DIFFERENT_MAP, TRUST_WARN
+from ._params import AGREEMENT_MIN_SPAN, AGREEMENT_TIE, BEND_CANDIDATES, DIFFERENT_MAP, SAME_ANSWER, TRUST_WARN
 from ._pipeline import align_on_trees
 from ._result import Alignment, AlignmentWarning
 
@@ -118,9 +118,23 @@ def _different(ctx, r1, r2):
 
 
 def _rival(ctx, rows, best):
-    """The agreement of the best candidate different from the winner (None if there is none)."""
-    rivals = [r.agreement for i, r in enumerate(rows) if i != best and _different(ctx, r, rows[best])]
-    return max(rivals) if rivals else None
+    """The agreement of the best candidate that gives a substantially different answer (None if
+    there is none): its image of A's subsample lies more than DIFFERENT_MAP of B's spread from the
+    winner's (``_different``) and fewer than SAME_ANSWER of the subsample's points reach the same
+    neighbourhood of B (optimal-transport partners equal or k-nearest neighbours in B). A map of the
+    same basin that differs only along directions that carry little is not a rival."""
+    winner = rows[best]
+    partners = None
+    for i in sorted(range(len(rows)), key=lambda i: -rows[i].agreement):
+        r = rows[i]
+        if i == best or not _different(ctx, r, winner):
+            continue
+        if partners is None:
+            partners = ctx.pointwise(winner.M, winner.t)[1]
+        other = ctx.pointwise(r.M, r.t)[1]
+        if np.mean((other == partners) | ctx.in_b[partners, other]) < SAME_ANSWER:
+            return r.agreement
+    return None
 
 
 def _distinct_best(ctx, rows, n):
