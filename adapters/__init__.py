@@ -13,6 +13,7 @@ unrelated ``adapters`` library on PyPI).
 >>> Z, log_density = latent_cloud(model, X)   # then tt.build_tree(Z, log_density=log_density)
 """
 
+from .alignment import LikelihoodRefinement, align_models, likelihood_refine
 from .autoencoder import FlowAutoencoder
 from .encoders import latent_cloud
 from .flows import AdditiveCoupling, LatentCoupling, OrthogonalMixing, VolumePreservingFlow
@@ -26,5 +27,5 @@ __all__ = [
     "FlowAutoencoder", "fit", "MLPAutoencoder", "fit_autoencoder", "AutoencoderHistory", "select_prior",
     "latent_cloud", "FitHistory", "PriorCandidate", "model_tree", "ModelTree", "LatentCoupling",
     "VolumePreservingFlow", "AdditiveCoupling", "OrthogonalMixing",
-    "GMMPrior", "GaussianPrior", "FlowPrior",
+    "GMMPrior", "GaussianPrior", "FlowPrior", "align_models", "likelihood_refine", "LikelihoodRefinement",
 ]

@@ -78,6 +78,7 @@ def fit(
     anneal_epochs: int | None = None,
     calibrate_sigma: bool = True,
     adversarial_weight: float = 0.1,
+    recon_weight: float = 0.0,
     grad_clip: float = 10.0,
     initialize: bool = True,
     train_prior: bool = True,
@@ -118,6 +119,12 @@ def fit(
         on digits at 8 latent dims, 1,116 nats per held-out example with sigma 0.1, 69 calibrated).
     adversarial_weight : float
         Weight of the adversarial term when the model was built with ``adversarial=True``.
+    recon_weight : float
+        Weight of a reconstruction term added to the NLL while training: the mean squared error
+        (per data dim) between ``x`` and ``decode(encode(x))`` with zero noise. The NLL alone lets a
+        non-linear encoder (``structure="split"``) push information into the noise part; the term
+        keeps it in the latent. 0 (the default) is pure maximum likelihood; the reported NLLs
+        (``train_nll``, ``val_nll``) never include it.
     grad_clip : float
         Gradient-norm clip.
     initialize : bool
@@ -163,7 +170,8 @@ def fit(
     """
     _args = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, val_fraction=val_fraction,
                  X_val=X_val, patience=patience, anneal_sigma=anneal_sigma, anneal_epochs=anneal_epochs,
-                 calibrate_sigma=calibrate_sigma, adversarial_weight=adversarial_weight, grad_clip=grad_clip,
+                 calibrate_sigma=calibrate_sigma, adversarial_weight=adversarial_weight, recon_weight=recon_weight,
+                 grad_clip=grad_clip,
                  initialize=initialize, train_prior=train_prior, refit_prior=refit_prior, seed=seed,
                  progress=progress)
     if num_threads is None:
@@ -181,7 +189,7 @@ def fit(
 
 
 def _fit(model, X, *, epochs, batch_size, lr, weight_decay, val_fraction, X_val, patience, anneal_sigma,
-         anneal_epochs, calibrate_sigma, adversarial_weight, grad_clip, initialize, train_prior, refit_prior, seed,
+         anneal_epochs, calibrate_sigma, adversarial_weight, recon_weight, grad_clip, initialize, train_prior, refit_prior, seed,
          progress):
     from tqdm.auto import tqdm
 
@@ -193,6 +201,7 @@ def _fit(model, X, *, epochs, batch_size, lr, weight_decay, val_fraction, X_val,
     weight_decay = check_real(weight_decay, "weight_decay", low=0)
     grad_clip = check_real(grad_clip, "grad_clip", low=0, low_open=True)
     adversarial_weight = check_real(adversarial_weight, "adversarial_weight", low=0)
+    recon_weight = check_real(recon_weight, "recon_weight", low=0)
     anneal_sigma = check_real(anneal_sigma, "anneal_sigma", low=0, low_open=True, allow_none=True)
     seed = model.seed if seed is None else check_seed(seed, allow_none=False)
     ref = model.log_sigma
@@ -253,6 +262,9 @@ def _fit(model, X, *, epochs, batch_size, lr, weight_decay, val_fraction, X_val,
             z, r = y[:, : model.latent_dim], y[:, model.latent_dim:]
             nll = -(model.prior.log_prob(z) + model.noise_log_prob(r)).mean()
             loss = nll
+            if recon_weight > 0:
+                x_hat = model.flow.inverse(torch.cat([z, torch.zeros_like(r)], 1))
+                loss = loss + recon_weight * (x_hat - xb).square().mean()
             if disc is not None:
                 zp = model.prior.sample(len(xb), generator=gen).detach()
                 d_loss = (F.binary_cross_entropy_with_logits(disc(zp), torch.ones_like(zp[:, :1]))

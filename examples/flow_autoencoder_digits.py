@@ -15,12 +15,13 @@ Printed per latent dim d:
   the test codes' leaves, number of digits that are the majority of some leaf;
 * label transfer of A's test codes mapped into B (1-NN on B's labelled codes of half B) with no
   pairs, from the model trees (``tt.align`` on the two priors' samples with the model trees
-  passed as ``tree_a``/``tree_b``), from trees on the kNN density of the codes, and the oracle
-  (affine fit on all true pairs of the two halves).
+  passed as ``tree_a``/``tree_b``), from trees on the kNN density of the codes, from ``tt.align``
+  of the codes, from ``align_models`` (a start refined by the likelihood under model B), and the
+  oracle (affine fit on all true pairs of the two halves).
 With ``--priors``: prior families compared at one latent dim (held-out NLL, model-tree leaves,
 purity, classes, 1-NN), and ``--structure warp`` for the non-linear encoder.
 
-Run:  .venv/bin/python examples/flow_autoencoder_digits.py [--dims 4 8 16] [--structure warp] [--priors]
+Run:  .venv/bin/python examples/flow_autoencoder_digits.py [--dims 4 8 16] [--structure warp] [--recon-weight 10000] [--priors]
 
 References: Dinh, Krueger & Bengio (2014), NICE; Tipping & Bishop (1999), probabilistic PCA.
 """
@@ -40,7 +41,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import topotree as tt  # noqa: E402
-from topotree.adapters import FlowAutoencoder, fit  # noqa: E402
+from topotree.adapters import FlowAutoencoder, align_models, fit  # noqa: E402
 from topotree.adapters.demo import _split, load_data  # noqa: E402
 from topotree import baselines, metrics  # noqa: E402
 
@@ -105,13 +106,13 @@ def transfer(al, ZA_T, yT, ZB, yB):
     return metrics.label_transfer_accuracy(al.transform(ZA_T), yT, ZB, yB)
 
 
-def row(d, structure, n_tree=10000, seed=0):
+def row(d, structure, n_tree=10000, seed=0, recon_weight=0.0):
     (XA, yA), (XB, yB), (XT, yT) = data(seed)
     t0 = time.perf_counter()
     A = FlowAutoencoder(64, d, structure=structure, seed=seed)
-    fit(A, XA, progress=False)
+    fit(A, XA, progress=False, recon_weight=recon_weight)
     B = FlowAutoencoder(64, d, structure=structure, seed=seed + 1)
-    fit(B, XB, progress=False)
+    fit(B, XB, progress=False, recon_weight=recon_weight)
     t_fit = (time.perf_counter() - t0) / 2
     out = dict(d=d, nll=float(-A.log_density(XT).mean()), ppca=float(-PCA(d).fit(XA).score(XT)))
     out["gmm"], out["gmm_k"] = pca_gmm_nll(XA, XT, d, seed)
@@ -129,7 +130,13 @@ def row(d, structure, n_tree=10000, seed=0):
     out["leaves_b"] = len(mtB.leaves)
     al_model = tt.align(mtA.samples, mtB.samples, "affine", tree_a=mtA.tree, tree_b=mtB.tree, seed=seed)
     out["al_model"] = transfer(al_model, ZA_T, yT, ZB, yB)
-    out["al_knn"] = transfer(tt.align(ZA, ZB, "affine", density="knn", seed=seed), ZA_T, yT, ZB, yB)
+    out["al_knn"] = transfer(tt.align(ZA, ZB, "affine", density="knn", search="trees", seed=seed), ZA_T, yT, ZB, yB)
+    t1 = time.perf_counter()
+    al_codes = tt.align(ZA, ZB, "affine", seed=seed)
+    out["al_codes"] = transfer(al_codes, ZA_T, yT, ZB, yB)
+    al_lik = align_models(A, B, XA, XB, seed=seed)
+    out["al_lik"], out["al_lik_start"] = transfer(al_lik, ZA_T, yT, ZB, yB), al_lik.info["start"]
+    out["al_seconds"] = time.perf_counter() - t1
     PA, PB = np.r_[ZA, A.encode(XB)], np.r_[B.encode(XA), ZB]
     oracle = baselines.oracle_procrustes(PA, PB, "affine", pairs=np.arange(len(PA)))
     out["al_oracle"] = transfer(oracle, ZA_T, yT, ZB, yB)
@@ -152,23 +159,27 @@ def priors(d, structure, seed=0):
               f"{knn(m.encode(XA), yA, m.encode(XT), yT):5.3f}", flush=True)
 
 
-def main(dims=(4, 8, 16), structure="decoder", compare_priors=False):
+def main(dims=(4, 8, 16), structure="decoder", compare_priors=False, recon_weight=0.0):
     torch.set_num_threads(1)
-    print(f"digits, halves of 718 points, test 360; structure {structure!r}; NLL in nats per test example\n")
+    print(f"digits, halves of 718 points, test 360; structure {structure!r}, recon_weight {recon_weight:g}; "
+          f"NLL in nats per test example\n")
     hdr = (f"{'d':>3} | {'NLL flow':>8} {'PPCA':>6} {'GMM':>6} | {'1NN flow':>8} {'PCA':>5} {'MLP AE':>6} {'nonlin':>6} | "
-           f"{'leaves A/B':>10} {'purity':>6} {'digits':>6} | {'al model':>8} {'al kNN':>6} {'oracle':>6} {'model/or':>8} | {'s/model':>7}")
+           f"{'leaves A/B':>10} {'purity':>6} {'digits':>6} | {'al model':>8} {'al kNN':>6} {'al codes':>8} {'al+lik':>6} "
+           f"{'oracle':>6} {'lik/or':>6} | {'s/model':>7} {'s align':>7}")
     print(hdr)
     print("-" * len(hdr))
     for d in dims:
-        r = row(d, structure)
+        r = row(d, structure, recon_weight=recon_weight)
         print(f"{d:>3} | {r['nll']:8.1f} {r['ppca']:6.1f} {r['gmm']:6.1f} | {r['knn_flow']:8.3f} {r['knn_pca']:5.3f} "
               f"{r['knn_mlp']:6.3f} {r['nonlin']:6.3f} | {r['leaves']:>4d} / {r['leaves_b']:<3d} {r['purity']:6.3f} "
-              f"{r['classes']:6d} | {r['al_model']:8.3f} {r['al_knn']:6.3f} {r['al_oracle']:6.3f} "
-              f"{r['al_model'] / r['al_oracle']:8.2f} | {r['seconds']:7.1f}", flush=True)
+              f"{r['classes']:6d} | {r['al_model']:8.3f} {r['al_knn']:6.3f} {r['al_codes']:8.3f} {r['al_lik']:6.3f} "
+              f"{r['al_oracle']:6.3f} {r['al_lik'] / r['al_oracle']:6.2f} | {r['seconds']:7.1f} {r['al_seconds']:7.1f}", flush=True)
     print("\nGMM: best GaussianMixture (BIC, 1-15 components) on the top-d PCA coordinates x PPCA noise on the rest.")
     print("nonlin: share of the code's variance an affine map of x leaves unexplained (0 = linear encoder).")
-    print("al model: tt.align on the two priors' samples with the model trees; al kNN: trees on the kNN")
-    print("density of the codes; oracle: affine fit on all true pairs. All: label transfer on the test part.")
+    print("al model: tt.align on the two priors' samples with the model trees; al kNN: the tree pipeline on")
+    print("the kNN density of the codes (search='trees'); al codes: tt.align of the codes (defaults); al+lik:")
+    print("align_models (the better start refined by the likelihood of A's codes under model B); oracle:")
+    print("affine fit on all true pairs. All: label transfer on the test part.")
     if compare_priors:
         priors(8, structure)
 
@@ -177,6 +188,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--dims", type=int, nargs="+", default=[4, 8, 16])
     ap.add_argument("--structure", default="decoder", choices=["decoder", "warp", "split", "free"])
+    ap.add_argument("--recon-weight", type=float, default=0.0, help="fit(recon_weight=...) for every flow")
     ap.add_argument("--priors", action="store_true", help="also compare prior families at latent dim 8")
     a = ap.parse_args()
-    main(tuple(a.dims), a.structure, a.priors)
+    main(tuple(a.dims), a.structure, a.priors, a.recon_weight)

@@ -9,7 +9,7 @@ pytest.importorskip("torch")
 
 from topotree.adapters.demo import run_demo  # noqa: E402
 
-METHODS = ["topotree (trees on exact density)", "topotree (trees on kNN density", "oracle", "moment", "Gromov-Wasserstein", "k-means + QAP", "random orthogonal",
+METHODS = ["topotree + model likelihood (align_models)", "topotree (trees on exact density)", "topotree (trees on kNN density", "oracle", "moment", "Gromov-Wasserstein", "k-means + QAP", "random orthogonal",
            "anchor Procrustes", "permutation"]
 
 

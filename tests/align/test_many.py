@@ -40,7 +40,9 @@ def test_frame_and_reference():
     _, _, _, _, clouds = _three_spaces(1)
     many = tt.align_many(clouds, "similarity", reference=2, points_per_pair=0)
     assert many.reference == 2 and np.allclose(many.transform(2, clouds[2]), clouds[2])
-    assert set(many.pairwise) == {(0, 1), (0, 2), (1, 2)}
+    assert set(many.pairwise) == {(0, 1), (0, 2), (1, 2), (1, 0), (2, 0), (2, 1)}
+    one_way = tt.align_many(clouds, "similarity", reference=2, points_per_pair=0, symmetric=False)
+    assert set(one_way.pairwise) == {(0, 2), (1, 2), (0, 1)}
     assert 0 <= many.residual < 0.2
 
 

@@ -111,7 +111,8 @@ def cycle_error(alignments: Sequence[Alignment], X: ArrayLike) -> float:
 
 def align_many(clouds: Sequence[ArrayLike], transform: Transform = "affine", *,
                trees: Sequence[ClusterTree | None] | None = None, reference: int = 0, points_per_pair: int = 256,
-               anchor_share: float = 0.5, n_iter: int = 100, seed: Seed = 0, **align_kwargs: Any) -> MultiAlignment:
+               anchor_share: float = 0.5, n_iter: int = 100, symmetric: bool = True, seed: Seed = 0,
+               **align_kwargs: Any) -> MultiAlignment:
     """Align N point clouds into one frame from their matched trees, consistently around cycles.
 
     Parameters
@@ -127,6 +128,10 @@ def align_many(clouds: Sequence[ArrayLike], transform: Transform = "affine", *,
     anchor_share : float in [0, 1], the share of each pair's weight on the tree anchors (the rest
         on the mapped points).
     n_iter : int, maximum alternation rounds of the generalized Procrustes fit.
+    symmetric : bool, align every pair in both directions (default) and give the frame both maps'
+        correspondences. An affine map fitted one way can be good forward and poor inverted (it may
+        shrink directions that its inverse then blows up); ``between(j, i)`` inverts the frame maps, so
+        both directions must inform them. ``False`` halves the pairwise work.
     seed : int, for the subsamples and every pairwise :func:`topotree.align`.
     **align_kwargs : passed to every :func:`topotree.align` call (``density``, ``k``, ...).
 
@@ -173,22 +178,26 @@ def align_many(clouds: Sequence[ArrayLike], transform: Transform = "affine", *,
         anchor_share = 1.0
     rng = np.random.default_rng(seed)
 
-    # pairwise alignments; the reference is always the target of the pairs it is in
+    if not isinstance(symmetric, (bool, np.bool_)):
+        raise TypeError(f"symmetric must be True or False, got {symmetric!r}")
+    # pairwise alignments; the reference is always the target of the pairs it is in (the one-way
+    # maps start the frame); with symmetric, each pair is also aligned the other way
     pairwise, corr = {}, []
     for i, j in combinations(range(N), 2):
         if i == reference:
             i, j = j, i
-        kw = dict(align_kwargs)
-        if trees is not None:
-            kw.update(tree_a=trees[i], tree_b=trees[j])
-        al = align(clouds[i], clouds[j], transform, seed=seed, **kw)
-        pairwise[(i, j)] = al
-        corr.append((i, j) + _correspondences(al, clouds[i], rng, points_per_pair, anchor_share))
+        for src, dst in ((i, j), (j, i)) if symmetric else ((i, j),):
+            kw = dict(align_kwargs)
+            if trees is not None:
+                kw.update(tree_a=trees[src], tree_b=trees[dst])
+            al = align(clouds[src], clouds[dst], transform, seed=seed, **kw)
+            pairwise[(src, dst)] = al
+            corr.append((src, dst) + _correspondences(al, clouds[src], rng, points_per_pair, anchor_share))
 
     # start: every space's map to the reference, directly or through one intermediate space
     maps = {reference: (np.eye(clouds[reference].shape[1]), np.zeros(clouds[reference].shape[1]))}
     for (i, j), al in pairwise.items():
-        if j == reference:
+        if j == reference and i != reference:
             maps[i] = (al.matrix, al.offset)
 
     def frame(k, P):
