@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -64,7 +64,8 @@ def _objective(prior, Z: torch.Tensor, M: torch.Tensor, t: torch.Tensor) -> torc
     return prior.log_prob(Z @ M + t).mean() + logvol
 
 
-def likelihood_refine(alignment, model_b, Z_a: ArrayIn, *, max_iter: int = REFINE_ITERATIONS) -> tt.Alignment:
+def likelihood_refine(alignment: tt.Alignment, model_b: FlowAutoencoder | torch.nn.Module, Z_a: ArrayIn, *,
+                      max_iter: int = REFINE_ITERATIONS) -> tt.Alignment:
     """Refine an affine ``alignment`` (space A -> B) by the likelihood of ``Z_a`` under ``model_b``.
 
     Maximises ``mean_i log p_B(z_i M + t) + log|det M|`` over the affine map (M, t) by L-BFGS from
@@ -147,7 +148,7 @@ def likelihood_refine(alignment, model_b, Z_a: ArrayIn, *, max_iter: int = REFIN
 
 
 def align_models(model_a: FlowAutoencoder, model_b: FlowAutoencoder, X_a: ArrayIn, X_b: ArrayIn, *,
-                 n_tree_samples: int = MODEL_TREE_SAMPLES, seed: int = 0, **align_kwargs) -> tt.Alignment:
+                 n_tree_samples: int = MODEL_TREE_SAMPLES, seed: int = 0, **align_kwargs: Any) -> tt.Alignment:
     """Align the latent spaces of two flow autoencoders with their exact densities, without pairs.
 
     Encodes ``X_a`` with ``model_a`` and ``X_b`` with ``model_b`` (the two data sets need not share
