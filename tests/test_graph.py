@@ -62,6 +62,21 @@ def test_kdtree_invariants(seed, d, leafsize):
             assert Xs[start[a]:end[a], dim].max() <= Xs[start[b]:end[b], dim].min()
 
 
+def test_kdtree_overwrite_permutes_in_place_and_matches_the_copy():
+    X = np.random.default_rng(0).normal(size=(500, 20))
+    ref = build_kdtree(X, 16)
+    Y = X.copy()
+    got = build_kdtree(Y, 16, overwrite=True)
+    assert got[0] is Y  # no n x d copy
+    for a, b in zip(ref, got):
+        np.testing.assert_array_equal(a, b)
+    Z = np.asfortranarray(X)  # not C-contiguous: copied, the input left alone
+    assert build_kdtree(Z, 16, overwrite=True)[0] is not Z
+    np.testing.assert_array_equal(Z, X)
+    with pytest.raises(ValueError, match="leafsize"):
+        build_kdtree(X, 0)
+
+
 def _knn_graph(n, seed, locality):
     m = hierarchical_mixture(n, dim=2, n_leaves=9, seed=seed)
     if locality:

@@ -88,8 +88,11 @@ def _split_level(Xs, perm, start, end, left, right, lo, hi, nodes, leafsize, fir
     return c
 
 
-def build_kdtree(X, leafsize):
+def build_kdtree(X, leafsize, overwrite=False):
     """Return ``(Xs, perm, start, end, left, right, lo, hi)``: median splits on the widest axis.
+
+    ``overwrite=True`` permutes ``X`` itself in place when it is already a C-contiguous float64
+    array (then ``Xs`` is ``X``): one n x d copy less, for callers whose ``X`` is a temporary.
 
     ``Xs = X[perm]`` is the points in the tree's order; node i holds rows ``start[i]:end[i]``,
     its children are ``left[i]``, ``right[i]`` (-1 for a leaf), its bounding box ``lo[i]``, ``hi[i]``.
@@ -103,7 +106,11 @@ def build_kdtree(X, leafsize):
     right = np.full(cap, -1, dtype=np.int64)
     lo = np.empty((cap, d))
     hi = np.empty((cap, d))
-    Xs = np.array(X, dtype=np.float64, order="C", copy=True)
+    if leafsize < 1:
+        raise ValueError(f"leafsize must be a positive integer, got {leafsize}")
+    reuse = overwrite and isinstance(X, np.ndarray) and X.dtype == np.float64 and X.flags.c_contiguous \
+        and X.flags.writeable
+    Xs = X if reuse else np.array(X, dtype=np.float64, order="C", copy=True)
     perm = np.arange(n, dtype=np.int64)
     start[0], end[0] = 0, n
     level_lo, level_hi = 0, 1

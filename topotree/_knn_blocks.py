@@ -23,10 +23,10 @@ Higham, N. J. (2002). Accuracy and Stability of Numerical Algorithms, 2nd ed., S
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import get_num_threads, njit, prange
-from threadpoolctl import threadpool_limits
+from numba import njit, prange
 
 from ._kdtree import _box_gap, build_kdtree
+from ._threads import blas_per_worker, worker_threads
 
 _MARGIN = 16  # candidates kept a point beyond k: the float32 screen's slack for exact re-ranking
 _COLS = 16384  # candidate points a GEMM: a (leaf x _COLS) float32 block, 8 MB for leaves of 128
@@ -217,23 +217,26 @@ def knn_blocks(X, k, leafsize, bar=None):
     n, d = X.shape
     # the tree is built on the centred points in their principal axes (an exact rotation up to
     # rounding): on anisotropic clusters its boxes are far tighter (half the candidates at d = 32)
+    # (the rotated points are a temporary: the tree permutes them in place, no n x d copy more)
     Xc = X - X.mean(axis=0)
     _, V = np.linalg.eigh(Xc.T @ Xc)
-    Ys, perm, start, end, left, right, lo, hi = build_kdtree(Xc @ V[:, ::-1], leafsize)
+    Y = Xc @ V[:, ::-1]
+    del Xc
+    Ys, perm, start, end, left, right, lo, hi = build_kdtree(Y, leafsize, overwrite=True)
     leaves = np.flatnonzero(left == -1)
     parent = np.full(left.shape[0], -1, dtype=np.int64)
     inner = np.flatnonzero(left >= 0)
     parent[left[inner]] = inner
     parent[right[inner]] = inner
     m = min(n - 1, k + _MARGIN)
-    Y32 = Ys.astype(np.float32)
-    sq = np.einsum("ij,ij->i", Y32, Y32)
     # one product gives |y|^2 - 2 x.y: queries [x, 1] against points [-2 y, |y|^2]
     Xq = np.empty((n, d + 1), dtype=np.float32)
-    Xq[:, :d] = Y32
+    Xq[:, :d] = Ys
     Xq[:, d] = 1.0
+    Y32 = Xq[:, :d]
+    sq = np.einsum("ij,ij->i", Y32, Y32)
     Xp = np.empty((n, d + 1), dtype=np.float32)
-    Xp[:, :d] = -2.0 * Y32
+    np.multiply(Y32, -2.0, out=Xp[:, :d])
     Xp[:, d] = sq
     # the screen's value is |y|^2 - 2 x.y; the distance |x - y|^2 differs from it, plus |x|^2, by
     # the float32 rounding of the inputs and the products: at most (d + 8) u (|x| + |y|)^2; the
@@ -241,11 +244,12 @@ def knn_blocks(X, k, leafsize, bar=None):
     norm = np.sqrt(np.einsum("ij,ij->i", Ys, Ys))
     slack = _ERR * (d + 8) * 2.0**-24 * (norm + norm.max()) ** 2
     slack64 = _ERR * (d + 8) * 2.0**-53 * (2.0 * norm.max()) ** 2
+    del Y, Ys  # the screen needs only their float32 copies and the boxes from here on
     Xs = X[perm]
-    tree = (Ys, start, end, left, right, lo, hi)
+    tree = (None, start, end, left, right, lo, hi)
     cand = np.empty((n, m), dtype=np.int64)
     thr = np.empty(n)
-    nt = max(1, get_num_threads())
+    nt = worker_threads()
     chunks = np.array_split(leaves, min(leaves.shape[0], nt * _CHUNKS_PER_THREAD))
 
     def work(chunk):
@@ -253,7 +257,7 @@ def knn_blocks(X, k, leafsize, bar=None):
         if bar is not None:
             bar.update(int((end[chunk] - start[chunk]).sum()))
 
-    with threadpool_limits(1, "blas"):  # our threads, one BLAS thread each: no two pools spinning
+    with blas_per_worker():  # our threads, one BLAS thread each: no two pools spinning
         with ThreadPoolExecutor(nt) as ex:
             list(ex.map(work, chunks))
     thr = thr + sq.astype(np.float64)
