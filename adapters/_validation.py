@@ -15,7 +15,7 @@ ArrayIn = Union[ArrayLike, torch.Tensor]
 #: an output array: numpy (numpy=True, the default) or a torch tensor (numpy=False)
 ArrayOut = Union[np.ndarray, torch.Tensor]
 
-__all__ = ["ArrayIn", "ArrayOut", "as_matrix", "check_device", "check_int", "check_latent_dim", "check_real", "check_sample_size",
+__all__ = ["ArrayIn", "ArrayOut", "as_matrix", "check_device", "check_prior", "check_int", "check_latent_dim", "check_real", "check_sample_size",
            "check_seed", "to_tensor", "to_output"]
 
 
@@ -90,3 +90,13 @@ def check_device(device, name="device"):
     if dev.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"{name} {device!r}: only cpu, cuda and mps devices are supported")
     return dev
+
+
+def check_prior(model, name: str, methods: tuple = ("log_prob",)) -> torch.nn.Module:
+    """The latent prior of ``model`` (a FlowAutoencoder's ``prior``, or ``model`` itself if it is a
+    prior module), which must be an ``nn.Module`` with ``methods``."""
+    prior = getattr(model, "prior", model)
+    if not (isinstance(prior, torch.nn.Module) and all(hasattr(prior, m) for m in methods)):
+        raise TypeError(f"{name} must be a FlowAutoencoder or a prior module with {' and '.join(methods)}, "
+                        f"got {type(model).__name__}")
+    return prior

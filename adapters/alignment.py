@@ -25,7 +25,8 @@ import torch
 
 import topotree as tt
 
-from ._validation import ArrayIn, as_matrix, check_int, check_seed
+from ._validation import ArrayIn, as_matrix, check_int, check_prior, check_seed
+from .model_tree import model_tree
 
 if TYPE_CHECKING:
     from .autoencoder import FlowAutoencoder
@@ -46,13 +47,6 @@ class LikelihoodRefinement:
     before: float
     after: float
     iterations: int
-
-
-def _prior_of(model):
-    prior = getattr(model, "prior", model)
-    if not (isinstance(prior, torch.nn.Module) and hasattr(prior, "log_prob")):
-        raise TypeError(f"model_b must be a FlowAutoencoder or a prior module with log_prob, got {type(model).__name__}")
-    return prior
 
 
 def _objective(prior, Z: torch.Tensor, M: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -103,7 +97,7 @@ def likelihood_refine(alignment: tt.Alignment, model_b: FlowAutoencoder | torch.
     """
     if not isinstance(alignment, tt.Alignment):
         raise TypeError(f"alignment must be a topotree.Alignment, got {type(alignment).__name__}")
-    prior = _prior_of(model_b)
+    prior = check_prior(model_b, "model_b")
     max_iter = check_int(max_iter, "max_iter", low=1)
     d_a, d_b = alignment.dim_a, alignment.dim_b
     if d_a > d_b:
@@ -200,7 +194,6 @@ def align_models(model_a: FlowAutoencoder, model_b: FlowAutoencoder, X_a: ArrayI
         raise ValueError(f"model_a's latent space ({Z_a.shape[1]} dims) must not be larger than model_b's ({Z_b.shape[1]})")
     starts = [("codes", tt.align(Z_a, Z_b, "affine", seed=seed, **align_kwargs))]
     if n_tree_samples:
-        from .model_tree import model_tree
         mt_a = model_tree(model_a, n_tree_samples, seed=seed)
         mt_b = model_tree(model_b, n_tree_samples, seed=seed + 1)
         with warnings.catch_warnings():

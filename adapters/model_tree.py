@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 
 import topotree as tt
 
-from ._validation import ArrayIn, as_matrix, check_int, check_seed
+from ._validation import ArrayIn, as_matrix, check_int, check_prior, check_seed
 
 if TYPE_CHECKING:
     from .autoencoder import FlowAutoencoder
@@ -129,10 +129,7 @@ def model_tree(model: FlowAutoencoder | Prior, n_samples: int = 10000, *, seed: 
     >>> len(mt.leaves), [round(float(m), 1) for m in sorted(mt.leaf_masses)]
     (2, [0.3, 0.7])
     """
-    prior = getattr(model, "prior", model)
-    if not (isinstance(prior, torch.nn.Module) and hasattr(prior, "log_prob") and hasattr(prior, "sample")):
-        raise TypeError(f"model must be a FlowAutoencoder or a prior module with log_prob and sample, "
-                        f"got {type(model).__name__}")
+    prior = check_prior(model, "model", ("log_prob", "sample"))
     n_samples = check_int(n_samples, "n_samples", low=2)
     seed = check_seed(seed, allow_none=False)
     ref = next((p for p in prior.parameters()), torch.zeros(()))

@@ -19,7 +19,7 @@ import numpy as np
 
 from .._procrustes import KINDS
 from .._typing import ArrayLike, Seed, Transform
-from .._validation import check_choice, check_int, check_points, check_real, check_seed
+from .._validation import check_bool, check_choice, check_int, check_points, check_real, check_seed
 from ..tree import ClusterTree
 from ._align import align
 from ._families import procrustes
@@ -178,8 +178,7 @@ def align_many(clouds: Sequence[ArrayLike], transform: Transform = "affine", *,
         anchor_share = 1.0
     rng = np.random.default_rng(seed)
 
-    if not isinstance(symmetric, (bool, np.bool_)):
-        raise TypeError(f"symmetric must be True or False, got {symmetric!r}")
+    symmetric = check_bool(symmetric, "symmetric")
     # pairwise alignments; the reference is always the target of the pairs it is in (the one-way
     # maps start the frame); with symmetric, each pair is also aligned the other way
     pairwise, corr = {}, []
