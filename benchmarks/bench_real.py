@@ -3,6 +3,7 @@
     python benchmarks/bench_real.py                  # every pair (trains and caches the latents once)
     python benchmarks/bench_real.py --quick          # two pairs, fewer GW starts
     python benchmarks/bench_real.py --pairs mlp8,pca_mlp8 --seed 0
+    python benchmarks/bench_real.py --data mnist1d    # the same pairs on MNIST-1D (pip install mnist1d)
 
 Digits standardized; a split seed cuts them into disjoint 40% halves for A and B and a last 20% that
 both encode. A is trained on and encodes its half, B its half; every correspondence-free method sees
@@ -60,6 +61,21 @@ def load_digits_std():
     return d.data.astype(np.float64), d.target
 
 
+def load_mnist1d(n=5000, seed=42):
+    """MNIST-1D (Greydanus 2020): 40-sample 1-d signals of the ten digits' templates, shifted, scaled,
+    sheared, noised; generated here by the ``mnist1d`` package (``pip install mnist1d``), no download.
+    A second data set the alignment was not designed on: its classes overlap far more than digits'."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples, args.seed = n, seed
+    d = make_dataset(args)
+    return np.r_[d["x"], d["x_test"]].astype(np.float64), np.r_[d["y"], d["y_test"]]
+
+
+DATASETS = {"digits": load_digits_std, "mnist1d": load_mnist1d}
+
+
 def split(n, seed):
     perm = np.random.default_rng(seed).permutation(n)
     a, b = int(0.4 * n), int(0.8 * n)
@@ -93,9 +109,9 @@ def train_encoder(spec, X):
     raise ValueError(f"unknown model kind {kind!r}")
 
 
-def latents(name, spec_a, spec_b, split_seed, X, y, subset=None):
+def latents(name, spec_a, spec_b, split_seed, X, y, subset=None, data="digits"):
     """(ZA, yA, ZB, yB, ZA_T, ZB_T, yT), trained once and cached."""
-    key = f"{spec_a}|{spec_b}|{split_seed}|{subset}|shuffled"
+    key = f"{spec_a}|{spec_b}|{split_seed}|{subset}|shuffled" + ("" if data == "digits" else "|" + data)
     fname = CACHE / (name + "_" + format(abs(hash_str(key)), "x") + ".npz")
     if fname.exists():
         z = np.load(fname)
@@ -251,11 +267,13 @@ def main(argv=None):
     ap.add_argument("--pairs", default=None, help="comma-separated pair names (default: all): " + ",".join(PAIRS))
     ap.add_argument("--seed", type=int, default=0, help="added to every model seed and split seed")
     ap.add_argument("--methods", default=None, help="comma-separated subset of the methods")
+    ap.add_argument("--data", default="digits", choices=sorted(DATASETS),
+                    help="the data the pairs are trained on (mnist1d: pip install mnist1d)")
     ap.add_argument("--trust-study", action="store_true", help="also the failed alignments for the trust signal")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     names = args.pairs.split(",") if args.pairs else (QUICK if args.quick else list(PAIRS))
-    X, y = load_digits_std()
+    X, y = DATASETS[args.data]()
     methods = args.methods.split(",") if args.methods else None
     cols = None
     all_rows = {}
@@ -263,7 +281,7 @@ def main(argv=None):
         a, b, sp = PAIRS[name]
         bump = lambda s: s[:-1] + (s[-1] + args.seed,) if s[0] in ("mlp", "flow") else s  # noqa: E731
         t0 = time.perf_counter()
-        data = latents(name, bump(a), bump(b), sp + args.seed, X, y)
+        data = latents(name, bump(a), bump(b), sp + args.seed, X, y, data=args.data)
         t_train = time.perf_counter() - t0
         rows = run_pair(name, data, gw_starts=3 if args.quick else 5, methods=methods)
         all_rows[name] = rows

@@ -151,3 +151,47 @@ def test_a_map_of_the_same_basin_is_no_rival_a_map_that_matches_other_points_is(
     assert search_mod._rival(ctx, [winner, shifted], 0) is None
     swapped = row(-eye, 2 * X.mean(0))  # a point reflection through the centre: other partners
     assert search_mod._rival(ctx, [winner, shifted, swapped], 0) == swapped.agreement
+
+
+def _oracle(A, Y):
+    """Affine least squares of Y on A (the independent reference: numpy's lstsq)."""
+    W = np.linalg.lstsq(np.c_[A, np.ones(len(A))], Y, rcond=None)[0]
+    return W[:-1], W[-1]
+
+
+def test_straightening_moves_an_affine_map_towards_the_least_squares_fit_of_the_true_relation():
+    # B = f(A) for a smooth non-linear f, rows shuffled (no correspondence): the oracle is the affine
+    # least-squares fit of f on the true pairs; a map of the right basin but off by a few percent
+    # is carried closer to it by straightening
+    straighten = importlib.import_module("topotree.align._bend").straighten
+    m = hierarchical_mixture(1500, dim=3, n_leaves=6, seed=5)
+    A = m.X / m.X.std()
+    fA = A @ (1.3 * rot(3, 2)) + 0.4 * np.sin(1.2 * A[:, ::-1]) + 2.0
+    B = fA[np.random.default_rng(0).permutation(len(A))]
+    Mo, to = _oracle(A, fA)
+    M0, t0 = Mo @ (np.eye(3) + 0.15 * rot(3, 7) - 0.15 * np.eye(3)), to + 0.3
+    M, t, s = straighten(A, B, M0, t0, "affine")
+    err = lambda M_, t_: np.sqrt(np.mean(np.sum((A @ M_ + t_ - A @ Mo - to) ** 2, axis=1)))  # noqa: E731
+    assert err(M, t) < 0.5 * err(M0, t0)
+    # a map that is already the best affine map of an affine relation stays where it is
+    B2 = (A @ Mo + to)[np.random.default_rng(1).permutation(len(A))]
+    M2, t2, _ = straighten(A, B2, Mo, to, "affine")
+    assert err(M2, t2) < 0.02 * np.sqrt(np.mean(np.sum((B2 - B2.mean(0)) ** 2, axis=1)))
+
+
+def test_the_search_straightens_its_choice_towards_the_oracle_and_says_so(monkeypatch):
+    # B = f(A) for a smooth non-linear f, rows shuffled: the straightened choice lies nearer the
+    # affine least-squares fit of f on the true pairs than the same search without straightening
+    search_mod = importlib.import_module("topotree.align._search")
+    m = hierarchical_mixture(1000, dim=4, n_leaves=5, seed=14)
+    A = m.X / m.X.std()
+    fA = A @ (1.7 * rot(4, 15)) + 0.5 * np.tanh(2 * A[:, ::-1]) + 1.0
+    B = fA[np.random.default_rng(0).permutation(len(A))]
+    Mo, to = _oracle(A, fA)
+    err = lambda al: np.sqrt(np.mean(np.sum((al.transform(A) - A @ Mo - to) ** 2, axis=1)))  # noqa: E731
+    al = tt.align(A, B)
+    assert al.info["search"]["straightened"] and al.trust > 0.4
+    monkeypatch.setattr(search_mod, "_straightened", lambda *args: None)
+    plain = tt.align(A, B)
+    assert not plain.info["search"]["straightened"]
+    assert err(al) < err(plain)

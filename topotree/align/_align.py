@@ -43,14 +43,20 @@ def align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, tree_a
 
     **Global search** (``search="auto"``, the default). Candidate maps come from the tree
     pipeline below (on kNN and on GMM trees) and from Gromov-Wasserstein between the k-means
-    centroids of A and of B (40 and 80 centroids, 60 starts each, the 8 lowest GW losses kept).
+    clusters of A and of B (Euclidean distances between centres, and hop counts through a kNN
+    graph, which a non-linear relation keeps; many cheap starts, the lowest GW losses kept).
     Every candidate is refined by self-learning from the exact optimal-transport matching of T(A)
     onto B, each matched pair weighted by its *neighbourhood agreement* (the share of its k nearest
     neighbours whose partners are among its partner's k nearest neighbours in B); the candidate
     of highest agreement is returned. Agreement needs no correspondence and survives non-linear
     relations between the spaces (which keep neighbourhoods), where distances and cluster
     centroids do not: on the latents of two ordinary non-linear autoencoders the trees alone pick
-    a wrong leaf map as often as not. The result's ``trust`` (in [0, 1], the same meaning on every
+    a wrong leaf map as often as not. The best distinct candidates are also *bent*: a smooth warp
+    carries their image onto B, and the map is refitted to the matching it proposes. The chosen
+    map is finally *straightened*: replaced by the affine map nearest (least squares over A) to
+    the smooth warp that carries its image onto B, an estimate of the best affine map of the true
+    relation, unless that changes which neighbourhoods of B the points reach
+    (``info["search"]["straightened"]`` says which). The result's ``trust`` (in [0, 1], the same meaning on every
     data set) places the agreement between maps that only match the first two moments (0) and B
     against a disjoint half of itself (1), and asks the map to beat every substantially different
     candidate; below 0.4 an :class:`AlignmentWarning` says that nothing reliable was found.

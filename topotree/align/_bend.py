@@ -9,6 +9,14 @@ refits the affine map to that matching (each pair weighted by its neighbourhood 
 refines it as usual; it repeats while the affine map's agreement rises. The result is an affine
 map, judged by the same agreement as every other candidate: the warp only proposes the matching.
 
+Straightening (``straighten``) finishes the chosen map: the warp that carries T(A) onto B is an
+estimate of the true, non-linear relation f, and the affine map nearest to it in least squares
+over A is an estimate of the best affine map (the oracle: least squares on the true pairs, the
+projection of f onto the affine maps). It uses every point of A through a smooth field, where the
+refinement uses a hard optimal-transport partner per point of a subsample, whose scatter within
+its neighbourhood and whose wrong partners at the clusters' borders pull the fit away; on the
+digits pairs of ``benchmarks/bench_real.py`` it moves the map from 0.95 to 0.99 of the oracle.
+
 References
 ----------
 Myronenko, A. and Song, X. (2010). Point set registration: Coherent point drift. IEEE TPAMI 32(12).
@@ -36,7 +44,7 @@ from .._warp import fit_warp
 from ._agreement import refine_by_agreement
 from ._params import BEND_CENTRES, BEND_ROUNDS, IMPROVE_TOL, WEIGHT_FLOOR
 
-__all__ = ["bend"]
+__all__ = ["bend", "straighten"]
 
 
 def bend(ctx, M, t, agreement, kind, allow_reflection=True, ridge=0.0, rounds=BEND_ROUNDS,
@@ -57,3 +65,15 @@ def bend(ctx, M, t, agreement, kind, allow_reflection=True, ridge=0.0, rounds=BE
             break
         best = found
     return best
+
+
+def straighten(A, B, M, t, kind, allow_reflection=True, ridge=0.0, seed=0):
+    """``(M, t, s)``: the map of ``kind`` nearest, in least squares over the rows of A, to the
+    non-rigid warp that carries ``A @ M + t`` onto B (see the module doc); None when the warp
+    leaves float64."""
+    TA = A @ M + t
+    target = fit_warp(TA, B, seed=seed)(TA)
+    if not np.isfinite(target).all():
+        return None
+    w = np.full(A.shape[0], 1.0 / A.shape[0])
+    return fit_map(A, target, w, kind, allow_reflection, ridge)

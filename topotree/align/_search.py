@@ -20,7 +20,7 @@ import numpy as np
 from .._nearest import chamfer
 from .._validation import user_stacklevel
 from ._agreement import AgreementContext, calibrate, refine_by_agreement, trust
-from ._bend import bend
+from ._bend import bend, straighten
 from ._gw_starts import centroid_gw_maps
 from ._density_choice import choose
 from ._params import AGREEMENT_MIN_SPAN, AGREEMENT_TIE, BEND_CANDIDATES, DIFFERENT_MAP, SAME_ANSWER, TRUST_WARN
@@ -72,9 +72,11 @@ def search(A, B, tree_a, tree_b, opts):
     best = next(i for i, r in enumerate(rows) if r.agreement >= top - AGREEMENT_TIE * cal.span)
     row = rows[best]
     tr = trust(cal, row.agreement, _rival(ctx, rows, best))
+    straight = _straightened(A, B, ctx, row, opts)
     info = dict(search=dict(origin=row.origin, agreements=tuple(r.agreement for r in rows),
-                            origins=tuple(r.origin for r in rows)), trust=tr)
-    if best < len(tree_als):  # a tree map itself
+                            origins=tuple(r.origin for r in rows), straightened=straight is not None), trust=tr)
+    row = straight or row
+    if best < len(tree_als) and straight is None:  # a tree map itself
         al = tree_als[best]
         info.setdefault("density", al.info.get("density", al.info.get("density_a")))
         al = replace(al, trust=tr.score, info={**al.info, **info})
@@ -107,6 +109,22 @@ def _unjudged(A, B, tree_als, cal, opts):
                   stacklevel=user_stacklevel())
     return replace(al, info={**al.info, "search": dict(origin="trees-" + str(al.info.get("density_a")),
                                                         unjudged=True), "calibration": cal})
+
+
+def _straightened(A, B, ctx, row, opts):
+    """The chosen map straightened (``_bend.straighten``: the affine map nearest to the warp that
+    carries its image onto B), as a row of its own agreement; None when straightening changes the
+    answer (fewer than SAME_ANSWER of the subsample's points reach the same neighbourhood of B as
+    under the chosen map) or leaves float64: it may refine the chosen map, never replace it."""
+    found = straighten(A, B, row.M, row.t, opts.transform, opts.allow_reflection, opts.ridge, seed=opts.seed)
+    if found is None:
+        return None
+    M, t, s = found
+    c, other = ctx.pointwise(M, t)
+    partners = ctx.pointwise(row.M, row.t)[1]
+    if np.mean((other == partners) | ctx.in_b[partners, other]) < SAME_ANSWER:
+        return None
+    return row._replace(agreement=float(c.mean()), origin=row.origin + "+straightened", M=M, t=t, s=float(s))
 
 
 def _different(ctx, r1, r2):
