@@ -98,6 +98,37 @@ def test_given_log_density_bridges_duplicates_and_rescaling(client):
     assert_same_tree(tt.build_tree(m.X, f, neighbors=nb), tt.build_tree(da.from_array(m.X, chunks=300), f, neighbors=nb))
 
 
+def test_ties_in_the_log_density_and_the_radii(client):
+    """Equal log-densities (a given one rounded; a lattice, where many points share their k-th
+    neighbour distance and their tie key): the rank order and so the spanning forest break the
+    ties as the in-memory merge does. (k = 8 fills whole shells of the lattice: with more points
+    than places at exactly the k-th distance, which ones are listed depends on the search, in
+    memory or blockwise, and so may the tree: the same before the forest.)"""
+    m = hierarchical_mixture(4000, dim=3, n_leaves=5, seed=7)
+    f = np.round(m.log_density(m.X), 1)
+    assert np.unique(f).shape[0] < 200
+    grid = np.stack(np.meshgrid(np.arange(40.0), np.arange(30.0)), axis=-1).reshape(-1, 2)
+    grid = np.r_[grid, grid[:300] + [100.0, 0.0]]  # a second, disconnected lattice
+    grid = grid[np.random.default_rng(2).permutation(grid.shape[0])]
+    for data, kw, chunk in [(m.X, {"log_density": f}, 333), (m.X, {"log_density": f, "backend": "gudhi"}, 1000),
+                            (grid, {"k": 8}, 250), (grid, {"k": 8, "connect": False}, 97)]:
+        expect = tt.build_tree(data, **kw)
+        got = tt.build_tree(da.from_array(data, chunks=(chunk, data.shape[1])), **kw)
+        assert_same_tree(expect, got, data)
+
+
+def test_large_neighbour_lists_are_memory_mapped(client, monkeypatch):
+    """Above ``_NEIGHBORS_IN_MEMORY_BYTES`` the tree's neighbour lists are a memory map of an
+    unlinked temporary file, filled by the client block by block: the same values."""
+    import topotree.blockwise as bw
+
+    monkeypatch.setattr(bw, "_NEIGHBORS_IN_MEMORY_BYTES", 0)
+    X = _cloud(6000, 3, seed=2, by_cluster=True)
+    got = tt.build_tree(da.from_array(X, chunks=(1500, 3)))
+    assert isinstance(got.neighbors, np.memmap)
+    assert_same_tree(tt.build_tree(X), got)
+
+
 def test_killing_a_worker_mid_run_gives_the_same_tree():
     """Dask re-runs the lost worker's tasks (every task is pure); the tree is unchanged."""
     X = _cloud(60_000, 8, seed=8, by_cluster=True)

@@ -143,14 +143,11 @@ def _tree_step(state, own, tree, k):
     return best_d, best_i
 
 
-def _tree_finish(state, own, q_offset, local_order=False):
-    """Back to the row block's order (or kept in its KD-tree's order: ``local_order``); distances
-    from squared distances (as ``query_leaves``)."""
+def _tree_finish(state, own, q_offset):
+    """Back to the row block's order; distances from squared distances (as ``query_leaves``)."""
     best_d, best_i = state
     if best_i.size and best_i.min() < 0:
         raise RuntimeError("blockwise kNN left a neighbour list unfilled")
-    if local_order:
-        return best_i, np.sqrt(best_d)
     rows = own[1] - q_offset
     idx = np.empty_like(best_i)
     dist = np.empty_like(best_d)
@@ -225,19 +222,11 @@ def _brute_finish(state, q_offset):
     return out_i + q_offset, out_d
 
 
-def _own_order(tree):
-    return tree[1]
-
-
-def knn_blocks(X, k, local_order=False):
+def knn_blocks(X, k):
     """Exact kNN of a row-chunked Dask array: ``(indices, distances)`` as (n, k) Dask arrays.
 
     ``X``: (n, d) dask array, float64, one chunk across the columns. Lazy: nothing runs until the
     results are computed (or stored, e.g. with ``dask.array.to_zarr``). Indices are X's row numbers.
-
-    ``local_order``: return ``(perm, indices, distances)`` with the rows in a locality-preserving
-    order (each row block in its KD-tree's order, in <= 16 dimensions; ``perm`` None above):
-    row i is point ``perm[i]`` of X. The later passes over the graph are twice as fast in it.
     """
     import dask
     import dask.array as da
@@ -255,7 +244,7 @@ def knn_blocks(X, k, local_order=False):
             for s in range(B):
                 j = (i + s) % B  # the row block's own points first: a tight bound from the start
                 state = dask.delayed(_tree_step, pure=True)(state, trees[i], trees[j], k)
-            res = dask.delayed(_tree_finish, pure=True, nout=2)(state, trees[i], int(offsets[i]), local_order)
+            res = dask.delayed(_tree_finish, pure=True, nout=2)(state, trees[i], int(offsets[i]))
             idx_parts.append(da.from_delayed(res[0], (int(sizes[i]), k), dtype=np.int64))
             dist_parts.append(da.from_delayed(res[1], (int(sizes[i]), k), dtype=np.float64))
     else:
@@ -267,11 +256,4 @@ def knn_blocks(X, k, local_order=False):
             res = dask.delayed(_brute_finish, pure=True, nout=2)(state, int(offsets[i]))
             idx_parts.append(da.from_delayed(res[0], (int(sizes[i]), k), dtype=np.int64))
             dist_parts.append(da.from_delayed(res[1], (int(sizes[i]), k), dtype=np.float64))
-    out = da.concatenate(idx_parts, axis=0), da.concatenate(dist_parts, axis=0)
-    if not local_order:
-        return out
-    if d > _KDTREE_MAX_DIM:
-        return (None, *out)
-    perm = da.concatenate([da.from_delayed(dask.delayed(_own_order, pure=True)(trees[i]), (int(sizes[i]),),
-                                           dtype=np.int64) for i in range(B)])
-    return (perm, *out)
+    return da.concatenate(idx_parts, axis=0), da.concatenate(dist_parts, axis=0)
