@@ -129,8 +129,48 @@ def test_large_neighbour_lists_are_memory_mapped(client, monkeypatch):
     assert_same_tree(tt.build_tree(X), got)
 
 
-def test_killing_a_worker_mid_run_gives_the_same_tree():
-    """Dask re-runs the lost worker's tasks (every task is pure); the tree is unchanged."""
+def _spy_search(monkeypatch, rows=2500):
+    """Small cells for the spatially ordered search; returns the list of the searches' (number of
+    blocks, chains) (chains None: X's own blocks, every link)."""
+    import topotree.blockwise as bw
+
+    monkeypatch.setattr(bw, "_ORDERED_ROWS", rows)
+    monkeypatch.setattr(bw, "_MIN_CELL_ROWS", rows // 5)
+    seen, search = [], bw.knn_blocks
+
+    def spy(X, k, **kw):
+        seen.append((len(X.chunks[0]), kw.get("chains")))
+        return search(X, k, **kw)
+
+    monkeypatch.setattr(bw, "knn_blocks", spy)
+    return seen
+
+
+@pytest.mark.parametrize("d", [2, 8])
+def test_spatially_ordered_search_gives_the_same_tree(client, monkeypatch, d):
+    """Points in random order: regrouped into the cells of a sampled k-d partition (8 here), each
+    row block chained only over the blocks within reach of its own k-th distances; the lists are
+    mapped back to X's order and the tree is the in-memory one."""
+    seen = _spy_search(monkeypatch)
+    X = _cloud(20_000, d, seed=d)
+    got = tt.build_tree(da.from_array(X, chunks=(3000, d)))
+    assert_same_tree(tt.build_tree(X), got)
+    (blocks, chains), = seen
+    assert blocks == 8 and chains is not None
+    if d == 2:  # few dimensions: most cells are out of reach
+        assert sum(len(c) for c in chains) < blocks * (blocks - 1) // 2
+    ordered = X[np.argsort(_cloud(20_000, d, seed=d, by_cluster=False)[:, 0], kind="stable")]
+    seen.clear()
+    tt.build_tree(da.from_array(ordered, chunks=(2000, d)))
+    assert seen == [(10, None)]  # blocks already coherent (sorted along an axis): searched as given
+
+
+def test_killing_a_worker_mid_run_gives_the_same_tree(monkeypatch):
+    """Dask re-runs the lost worker's tasks (every task is pure); the tree is unchanged. (Cells of
+    6000 points for the spatially ordered search: 16 blocks, enough kNN links to kill mid-run.)"""
+    import topotree.blockwise as bw
+
+    monkeypatch.setattr(bw, "_ORDERED_ROWS", 6000)
     X = _cloud(60_000, 8, seed=8, by_cluster=True)
     expect = tt.build_tree(X)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,

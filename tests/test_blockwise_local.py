@@ -43,6 +43,18 @@ def test_large_neighbour_lists_are_memory_mapped(monkeypatch, tmp_path):
     assert_same_tree(expect, tt.load_tree(tmp_path / "tree.npz"))
 
 
+def test_spatially_ordered_search_without_a_client(monkeypatch):
+    """The local scheduler: the cells' blocks chained over every block by increasing gap (no
+    plan), the lists written back in X's numbering; the tree is the in-memory one."""
+    from .test_blockwise import _spy_search
+
+    seen = _spy_search(monkeypatch)
+    X = _cloud(15_000, 3, seed=9)
+    assert_same_tree(tt.build_tree(X), tt.build_tree(da.from_array(X, chunks=(4000, 3))))
+    (blocks, chains), = seen
+    assert blocks == 8 and sorted(len(c) for c in chains) == [8] * 8 and all(c[0] == i for i, c in enumerate(chains))
+
+
 def test_store_streams_the_graph_to_zarr(tmp_path):
     X = np.random.default_rng(2).normal(size=(2000, 4))
     idx, dist = knn_graph(da.from_array(X, chunks=(500, 4)), 10, store=tmp_path / "g.zarr")

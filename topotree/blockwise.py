@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ._dask_knn import knn_blocks
+from ._dask_knn import cell_of, chain_order, knn_blocks, median_cells, needed_columns, own_states
 from ._forest import MAX_POINTS, edge_components, forest_edges, row_keys, spanning_forest, union_forest
 from ._progress import interactive
 from ._typing import ArrayLike, LogDensity, PathLike
@@ -50,12 +50,16 @@ from ._validation import check_bool, check_choice, check_int, check_vector, expo
 from .build import (_check_neighbors, _duplicate_chains, _is_blockwise_input, _is_estimate_of, _merged_tree, _order,
                     _tie_key, _tree_from_graph, call_log_density, default_k)
 from .density import knn_log_density_at, radius_floor
-from .graph import _bridge_labelled
+from .graph import _KDTREE_MAX_DIM, _bridge_labelled
 from .tree import ClusterTree
 
 __all__ = ["knn_graph", "as_dask_points", "subsample"]
 
 _CHUNK_BYTES = 2**25  # rows read from a .npy / .zarr path per block: about 32 MiB
+_ORDERED_ROWS = 2**17  # points a block of the spatially ordered search, about (a cell of the k-d partition)
+_MIN_CELL_ROWS = 2**11  # no spatial ordering when the cells would be smaller than this
+_ORDER_SAMPLE = 2**16  # points sampled to place the cells
+_ORDERED_FILL = 0.5  # X's blocks count as spatially coherent when fewer (cell, block) pairs meet
 _NEIGHBORS_IN_MEMORY_BYTES = 2**28  # the tree's neighbour lists in memory up to this size, memory mapped above
 
 
@@ -295,6 +299,86 @@ def _block_forest(nb, offset, rank):
     return spanning_forest(row_keys(nb, offset, rank), rank.shape[0])
 
 
+def _all(perm, n):
+    return slice(0, n) if perm is None else perm
+
+
+def _put_rows(out, lo, block, perm):
+    """Write the neighbour lists of the search's rows lo, lo + 1, ... into ``out`` in X's numbering
+    (``perm[r]``: X's row of the search's row r; None: the same)."""
+    if perm is None:
+        out[lo:lo + block.shape[0]] = block
+    else:
+        out[perm[lo:lo + block.shape[0]]] = perm[block]
+
+
+def _take_rows(block, rows):
+    return block[rows]
+
+
+def _stack_rows(pieces):
+    return np.concatenate(pieces, axis=0) if len(pieces) > 1 else pieces[0]
+
+
+def _search(Xd, k, client, show, token):
+    """The kNN graph of ``Xd`` on Dask, on spatially ordered blocks when that pays:
+    ``(Xs, perm, indices, distances)``, the rows and indices those of ``Xs = Xd[perm]`` (``perm``
+    None: X's own blocks).
+
+    In <= 16 dimensions (the KD-tree search) and unless X's blocks are already spatially coherent
+    (fewer than ``_ORDERED_FILL`` of the (cell, block) pairs meet on a sample), the points are
+    regrouped into the cells of a k-d partition placed on a sample (median splits, about
+    ``_ORDERED_ROWS`` points a cell), one block a cell, and each row block visits the column
+    blocks by increasing gap between their cells, so the far ones prune at the root of their trees.
+    With a distributed client, each row block first searches its own block, and its chain then
+    lists only the blocks within reach of its current k-th distances (the others cannot give a
+    nearer point: the result is the same, without moving their trees between workers)."""
+    dask, da = _import_dask()
+    n, d = Xd.shape
+    levels = max(1, math.ceil(math.log2(max(n / _ORDERED_ROWS, 1.0))))
+    if d > _KDTREE_MAX_DIM or n < 2 ** levels * _MIN_CELL_ROWS:
+        return (Xd, None, *knn_blocks(Xd, k))
+    rng = np.random.default_rng(0)
+    rows = np.sort(rng.choice(n, min(n, _ORDER_SAMPLE), replace=False))
+    S = np.asarray(_compute([Xd[rows]], False)[0])
+    dims, values, lo, hi = median_cells(S, levels)
+    in_offsets = np.r_[0, np.cumsum(Xd.chunks[0])].astype(np.int64)
+    B = len(Xd.chunks[0])
+    sample_block = np.searchsorted(in_offsets, rows, side="right") - 1
+    sample_cell = cell_of(S, dims, values)
+    met = np.unique(sample_cell * B + sample_block).shape[0]
+    if B > 1 and met < _ORDERED_FILL * (2 ** levels) * B:  # X's blocks are spatially coherent already
+        return (Xd, None, *knn_blocks(Xd, k))
+    cell = np.asarray(_compute([Xd.map_blocks(cell_of, dims, values, drop_axis=1, dtype=np.int64)], show)[0])
+    perm = np.argsort(cell, kind="stable").astype(np.int64)
+    counts = np.bincount(cell, minlength=2 ** levels)
+    del cell
+    used = np.flatnonzero(counts)
+    sizes, lo, hi = counts[used], lo[used], hi[used]
+    out_offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    blocks = Xd.to_delayed().ravel()
+    parts = []
+    for c in range(used.shape[0]):
+        mine = perm[out_offsets[c]:out_offsets[c + 1]]  # increasing: the sort is stable
+        cuts = np.searchsorted(mine, in_offsets)
+        pieces = [dask.delayed(_take_rows)(blocks[b], mine[cuts[b]:cuts[b + 1]] - in_offsets[b],
+                                           dask_key_name=f"topotree-take-{token}-{c}-{b}")
+                  for b in range(B) if cuts[b + 1] > cuts[b]]
+        cell_block = dask.delayed(_stack_rows)(pieces, dask_key_name=f"topotree-cell-{token}-{c}")
+        parts.append(da.from_delayed(cell_block, (int(sizes[c]), d), dtype=np.float64))
+    Xs = da.concatenate(parts, axis=0)
+    order = chain_order(lo, hi)
+    if client is None:
+        return (Xs, perm, *knn_blocks(Xs, k, chains=order))
+    trees, states = own_states(Xs, k)
+    kept = client.persist(trees + states)
+    trees, states = kept[:len(trees)], kept[len(trees):]
+    plans = [dask.delayed(needed_columns)(states[i], trees[i], lo, hi, order[i][1:],
+                                          dask_key_name=f"topotree-plan-{token}-{i}") for i in range(len(trees))]
+    chains = _compute(plans, False)
+    return (Xs, perm, *knn_blocks(Xs, k, chains=chains, trees=trees, states=states))
+
+
 def _neighbors_array(n, k):
     """Where the (n, k) neighbour lists of the tree go: memory up to ``_NEIGHBORS_IN_MEMORY_BYTES``;
     above, a memory-mapped .npy file in Dask's temporary directory, unlinked at once (the mapping
@@ -389,13 +473,15 @@ def build_tree_blockwise(X: Any, log_density: LogDensity = None, *, k: int | Non
     k = _check_k(k, n)
     if n > MAX_POINTS:
         raise ValueError(f"X has {n} points; the blockwise path handles at most {MAX_POINTS}")
-    idx, dist = knn_blocks(Xd, k)
+    client = _active_client()
+    token = uuid.uuid4().hex
+    # the search runs on X's blocks, or on spatially ordered ones (perm[r]: X's row of row r)
+    Xs, perm, idx, dist = _search(Xd, k, client, show, token)
     stats = dist.map_blocks(_radius_and_tie, chunks=(dist.chunks[0], (2,)), dtype=np.float64)
     wanted = [stats] if values is None else [stats, values]
     nbs = _neighbors_array(n, k)
-    sizes = np.asarray(X.chunks[0], dtype=np.int64)
+    sizes = np.asarray(Xs.chunks[0], dtype=np.int64)
     offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
-    client = _active_client()
     if client is not None:  # the graph stays on the workers; the client fetches it block by block
         kept = client.persist([idx] + wanted)
         if show:
@@ -406,12 +492,22 @@ def build_tree_blockwise(X: Any, log_density: LogDensity = None, *, k: int | Non
         idx_kept, got = kept[0], client.gather(client.compute(kept[1:]))
         blocks = list(idx_kept.to_delayed().ravel())
         for i, block in enumerate(blocks):
-            nbs[offsets[i]:offsets[i + 1]] = client.compute(block).result()
+            _put_rows(nbs, offsets[i], client.compute(block).result(), perm)
+        block_offsets = offsets
     else:  # one process: the graph is written to the tree's array as its blocks finish
-        *got, _ = _compute(wanted + [da.store(idx, nbs, lock=False, compute=False)], show)
-        blocks = [nbs[offsets[i]:offsets[i + 1]] for i in range(len(sizes))]
+        if perm is None:
+            writes = [da.store(idx, nbs, lock=False, compute=False)]
+        else:
+            writes = [dask.delayed(_put_rows)(nbs, int(offsets[i]), block, perm,
+                                              dask_key_name=f"topotree-put-{token}-{i}")
+                      for i, block in enumerate(idx.to_delayed().ravel())]
+        *got, _ = _compute(wanted + [writes], show)
+        # the forest pass reads the lists back in X's numbering, in blocks of X's rows
+        block_offsets = np.r_[0, np.cumsum(X.chunks[0])].astype(np.int64)
+        blocks = [nbs[block_offsets[i]:block_offsets[i + 1]] for i in range(len(X.chunks[0]))]
     stats = np.asarray(got[0])
-    r_k, tie = np.ascontiguousarray(stats[:, 0]), np.ascontiguousarray(stats[:, 1])
+    r_k, tie = np.empty(n), np.empty(n)
+    r_k[_all(perm, n)], tie[_all(perm, n)] = stats[:, 0], stats[:, 1]  # X's order
     del stats, got[0]
     estimate = knn_log_density_at(r_k, k, n, d, radius_floor(r_k))
     if values is not None:
@@ -428,10 +524,12 @@ def build_tree_blockwise(X: Any, log_density: LogDensity = None, *, k: int | Non
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
 
-    # the second pass: each row block's forest, then the forests combined pairwise
-    token = uuid.uuid4().hex
-    shared = client.scatter(rank, broadcast=True, hash=False) if client is not None else rank
-    parts = [dask.delayed(_block_forest)(blocks[i], int(offsets[i]), shared,
+    # the second pass: each row block's forest, then the forests combined pairwise (edge keys are
+    # ranks: the same forest whatever the blocks' numbering; on the workers, the search's)
+    block_rank = rank if client is None or perm is None else rank[perm]
+    shared = client.scatter(block_rank, broadcast=True, hash=False) if client is not None else block_rank
+    del block_rank
+    parts = [dask.delayed(_block_forest)(blocks[i], int(block_offsets[i]), shared,
                                          dask_key_name=f"topotree-forest-{token}-0-{i}") for i in range(len(blocks))]
     keys = _compute([_reduce_forests(parts, n, token)], show)[0]
     del parts, blocks, shared
