@@ -478,12 +478,16 @@ def build_tree_blockwise(X: Any, log_density: LogDensity = None, *, k: int | Non
     # the search runs on X's blocks, or on spatially ordered ones (perm[r]: X's row of row r)
     Xs, perm, idx, dist = _search(Xd, k, client, show, token)
     stats = dist.map_blocks(_radius_and_tie, chunks=(dist.chunks[0], (2,)), dtype=np.float64)
-    wanted = [stats] if values is None else [stats, values]
+    called = values is not None  # a callable's values come with the graph
+    wanted = [stats, values] if called else [stats]
     nbs = _neighbors_array(n, k)
     sizes = np.asarray(Xs.chunks[0], dtype=np.int64)
     offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
     if client is not None:  # the graph stays on the workers; the client fetches it block by block
         kept = client.persist([idx] + wanted)
+        # the scheduler holds the graph now: drop the client's references to its inputs (the
+        # search's KD-trees and first states), so that each is freed once its tasks have run
+        del idx, dist, stats, wanted, values
         if show:
             from distributed import progress as dask_progress
 
@@ -510,7 +514,7 @@ def build_tree_blockwise(X: Any, log_density: LogDensity = None, *, k: int | Non
     r_k[_all(perm, n)], tie[_all(perm, n)] = stats[:, 0], stats[:, 1]  # X's order
     del stats, got[0]
     estimate = knn_log_density_at(r_k, k, n, d, radius_floor(r_k))
-    if values is not None:
+    if called:
         f = check_vector(got[0], n, "log_density(X)")
     kind = "knn" if f is None or _is_estimate_of(f, estimate, d, E) else "given"
     estimated = f is None
