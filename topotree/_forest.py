@@ -67,6 +67,50 @@ def row_keys(nb, offset, rank):
     return out
 
 
+_HASH_START = 1 << 16  # first size of the vertex hash table (doubled while more than half full)
+_HASH_MULT = -7046029254386353131  # 0x9E3779B97F4A7C15 as an int64: Fibonacci hashing
+
+
+@njit(cache=True, inline="always")
+def _slot(table, v, mask):
+    h = (v * _HASH_MULT) & mask
+    while table[h] != -1 and table[h] != v:
+        h = (h + 1) & mask
+    return h
+
+
+@njit(cache=True)
+def _compact_kernel(late, early, ids):
+    """Number the vertices the edges touch 0, 1, ... in order of first appearance (an open
+    addressing hash table, grown as it fills): ``ids[:m]`` for the later ends, ``ids[m:]`` for the
+    earlier ones; returns how many there are."""
+    m = late.shape[0]
+    size = _HASH_START
+    table = np.full(size, -1, dtype=np.int64)
+    value = np.empty(size, dtype=np.int64)
+    count = 0
+    for t in range(2 * m):
+        v = late[t] if t < m else early[t - m]
+        h = _slot(table, v, size - 1)
+        if table[h] == -1:
+            if 2 * (count + 1) > size:  # grow: re-insert every vertex in a table twice as large
+                size *= 2
+                new_table = np.full(size, -1, dtype=np.int64)
+                new_value = np.empty(size, dtype=np.int64)
+                for s in range(table.shape[0]):
+                    if table[s] != -1:
+                        g = _slot(new_table, table[s], size - 1)
+                        new_table[g] = table[s]
+                        new_value[g] = value[s]
+                table, value = new_table, new_value
+                h = _slot(table, v, size - 1)
+            table[h] = v
+            value[h] = count
+            count += 1
+        ids[t] = value[h]
+    return count
+
+
 @njit(cache=True)
 def _kruskal_kernel(late, early, n_vertices, keep):
     """Kruskal's pass: edge e (compact vertex ids, in key order) is kept if it joins two components."""
@@ -82,8 +126,8 @@ def _kruskal_kernel(late, early, n_vertices, keep):
 def spanning_forest(keys, n):
     """The forest of the edges with sorted ``keys`` (n points): the keys Kruskal's pass keeps, sorted.
 
-    Union-find over the vertices the edges touch only (renumbered), so the memory follows the
-    number of edges, not n.
+    Union-find over the vertices the edges touch only (renumbered through a hash table), so the
+    memory follows the number of edges, not n.
 
     Examples
     --------
@@ -96,11 +140,11 @@ def spanning_forest(keys, n):
     if keys.shape[0] == 0:
         return keys.copy()
     late, early = np.divmod(keys, np.int64(n))
-    _, ids = np.unique(np.concatenate([late, early]), return_inverse=True)
-    ids = ids.ravel()
     m = keys.shape[0]
+    ids = np.empty(2 * m, dtype=np.int64)
+    n_vertices = _compact_kernel(late, early, ids)
     keep = np.zeros(m, dtype=np.bool_)
-    _kruskal_kernel(ids[:m], ids[m:], int(ids.max()) + 1, keep)
+    _kruskal_kernel(ids[:m], ids[m:], n_vertices, keep)
     return keys[keep]
 
 
