@@ -50,7 +50,8 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
     X : (n, d) array of points; or a Dask array, or the path of a .zarr or .npy store (read
         blockwise): then the kNN graph (and a ``log_density`` callable) is computed block against
         block on Dask, with the active ``dask.distributed.Client`` or the local threaded scheduler,
-        and the merge in memory; the tree is the same exactly (:mod:`topotree.blockwise`; needs
+        and reduced there to its maximum spanning forest under the density order, the merge of the
+        forest on the client; the tree is the same exactly (:mod:`topotree.blockwise`; needs
         ``pip install topotree[dask]``).
     log_density : None, (n,) array, or callable
         ``None`` estimates it with the kNN estimator (:func:`topotree.density.knn_log_density`);
