@@ -3,11 +3,13 @@
 The points (a hierarchical Gaussian mixture, rows in random order) are written once to a .npy
 file; the Dask runs read it blockwise (``tt.build_tree(path)``), the in-memory run loads it. Each
 run is a fresh process; the table gives the wall time (numba kernels compiled before timing),
-the peak resident memory of the process that builds the tree (the client: it gathers the (n, k)
-graph and runs the merge) and of each Dask worker (kNN tasks), the time of the in-memory merge
-(density, bridges, union-find, assembly: the rest is the kNN graph and the input checks), and
-whether the tree equals the
-in-memory one (when both ran). Default k (50 above 5,000 points).
+the number of blocks of X and of the kNN search (the cells of the spatial order), the peak
+resident memory of the process that builds the tree (the client: it ranks the points, receives
+the (n, k) neighbour lists block by block into the tree's array, memory mapped above 256 MiB, and
+merges on the spanning forest) and of each Dask worker (kNN and forest tasks), the time of the
+merge on the client (union-find and the tree's arrays: on the kNN graph in memory, on the
+spanning forest for Dask), and whether the tree equals the in-memory one (when both ran).
+Default k (50 above 5,000 points).
 
     python benchmarks/bench_dask.py                                  # 1e6 points, d = 8 and 32
     python benchmarks/bench_dask.py --n 1e5 --d 8 --workers 1 2      # scaling from 1 to 2 workers
@@ -51,8 +53,9 @@ def _warm(d):
 
 
 def _timed_merge(module, times):
-    """Time the in-memory merge (``_tree_from_graph``: density, bridges, union-find, assembly)."""
-    orig = module._tree_from_graph
+    """Time the merge on the client (``_merged_tree``: the union-find over the points by rank and
+    the tree's arrays; on the kNN graph in memory, on the spanning forest for Dask)."""
+    orig = module._merged_tree
 
     def timed(*args, **kwargs):
         t0 = time.perf_counter()
@@ -60,7 +63,18 @@ def _timed_merge(module, times):
         times["merge"] = times.get("merge", 0.0) + time.perf_counter() - t0
         return out
 
-    module._tree_from_graph = timed
+    module._merged_tree = timed
+
+
+def _counted_search(module, blocks):
+    """Record the number of blocks the kNN search runs on (spatially ordered cells or X's own)."""
+    orig = module.knn_blocks
+
+    def counted(X, k, **kwargs):
+        blocks.append(len(X.chunks[0]))
+        return orig(X, k, **kwargs)
+
+    module.knn_blocks = counted
 
 
 def _in_memory(path, d, out, queue):
@@ -93,8 +107,9 @@ def _dask(path, d, workers, address, rows, out, queue):
     _warm(d)
     client.run(_warm, d)
     client.run(lambda: __import__("gc").collect())
-    times = {}
+    times, searched = {}, []
     _timed_merge(tt.blockwise, times)
+    _counted_search(tt.blockwise, searched)
     X = tt.blockwise.as_dask_points(path)
     if rows:
         X = X.rechunk((rows, d))
@@ -105,7 +120,7 @@ def _dask(path, d, workers, address, rows, out, queue):
     np.savez(out, **{f.name: getattr(tree, f.name) for f in dataclasses.fields(tree)
                      if isinstance(getattr(tree, f.name), np.ndarray)})
     queue.put(dict(seconds=dt, merge=times["merge"], client_mb=_peak_mb(), worker_mb=worker_mb, leaves=len(tree.leaves),
-                   blocks=len(X.chunks[0]), dashboard=client.dashboard_link))
+                   blocks=f"{len(X.chunks[0])} -> {searched[-1]}", dashboard=client.dashboard_link))
     client.close()
 
 
@@ -137,7 +152,7 @@ def main():
     args = ap.parse_args()
     folder = args.folder or tempfile.mkdtemp(prefix="bench_dask_")
     os.makedirs(folder, exist_ok=True)
-    print("| n | d | run | blocks | seconds | of which kNN (+ checks) | of which merge | peak MB client "
+    print("| n | d | run | blocks (X -> search) | seconds | of which not the merge | of which merge | peak MB client "
           "| peak MB per worker | raw leaves | same tree |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in (int(x) for x in args.n):

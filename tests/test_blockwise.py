@@ -98,8 +98,79 @@ def test_given_log_density_bridges_duplicates_and_rescaling(client):
     assert_same_tree(tt.build_tree(m.X, f, neighbors=nb), tt.build_tree(da.from_array(m.X, chunks=300), f, neighbors=nb))
 
 
-def test_killing_a_worker_mid_run_gives_the_same_tree():
-    """Dask re-runs the lost worker's tasks (every task is pure); the tree is unchanged."""
+def test_ties_in_the_log_density_and_the_radii(client):
+    """Equal log-densities (a given one rounded; a lattice, where many points share their k-th
+    neighbour distance and their tie key): the rank order and so the spanning forest break the
+    ties as the in-memory merge does. (k = 8 fills whole shells of the lattice: with more points
+    than places at exactly the k-th distance, which ones are listed depends on the search, in
+    memory or blockwise, and so may the tree: the same before the forest.)"""
+    m = hierarchical_mixture(4000, dim=3, n_leaves=5, seed=7)
+    f = np.round(m.log_density(m.X), 1)
+    assert np.unique(f).shape[0] < 200
+    grid = np.stack(np.meshgrid(np.arange(40.0), np.arange(30.0)), axis=-1).reshape(-1, 2)
+    grid = np.r_[grid, grid[:300] + [100.0, 0.0]]  # a second, disconnected lattice
+    grid = grid[np.random.default_rng(2).permutation(grid.shape[0])]
+    for data, kw, chunk in [(m.X, {"log_density": f}, 333), (m.X, {"log_density": f, "backend": "gudhi"}, 1000),
+                            (grid, {"k": 8}, 250), (grid, {"k": 8, "connect": False}, 97)]:
+        expect = tt.build_tree(data, **kw)
+        got = tt.build_tree(da.from_array(data, chunks=(chunk, data.shape[1])), **kw)
+        assert_same_tree(expect, got, data)
+
+
+def test_large_neighbour_lists_are_memory_mapped(client, monkeypatch):
+    """Above ``_NEIGHBORS_IN_MEMORY_BYTES`` the tree's neighbour lists are a memory map of an
+    unlinked temporary file, filled by the client block by block: the same values."""
+    import topotree.blockwise as bw
+
+    monkeypatch.setattr(bw, "_NEIGHBORS_IN_MEMORY_BYTES", 0)
+    X = _cloud(6000, 3, seed=2, by_cluster=True)
+    got = tt.build_tree(da.from_array(X, chunks=(1500, 3)))
+    assert isinstance(got.neighbors, np.memmap)
+    assert_same_tree(tt.build_tree(X), got)
+
+
+def _spy_search(monkeypatch, rows=2500):
+    """Small cells for the spatially ordered search; returns the list of the searches' (number of
+    blocks, chains) (chains None: X's own blocks, every link)."""
+    import topotree.blockwise as bw
+
+    monkeypatch.setattr(bw, "_ORDERED_ROWS", rows)
+    monkeypatch.setattr(bw, "_MIN_CELL_ROWS", rows // 5)
+    seen, search = [], bw.knn_blocks
+
+    def spy(X, k, **kw):
+        seen.append((len(X.chunks[0]), kw.get("chains")))
+        return search(X, k, **kw)
+
+    monkeypatch.setattr(bw, "knn_blocks", spy)
+    return seen
+
+
+@pytest.mark.parametrize("d", [2, 8])
+def test_spatially_ordered_search_gives_the_same_tree(client, monkeypatch, d):
+    """Points in random order: regrouped into the cells of a sampled k-d partition (8 here), each
+    row block chained only over the blocks within reach of its own k-th distances; the lists are
+    mapped back to X's order and the tree is the in-memory one."""
+    seen = _spy_search(monkeypatch)
+    X = _cloud(20_000, d, seed=d)
+    got = tt.build_tree(da.from_array(X, chunks=(3000, d)))
+    assert_same_tree(tt.build_tree(X), got)
+    (blocks, chains), = seen
+    assert blocks == 8 and chains is not None
+    if d == 2:  # few dimensions: most cells are out of reach
+        assert sum(len(c) for c in chains) < blocks * (blocks - 1) // 2
+    ordered = X[np.argsort(_cloud(20_000, d, seed=d, by_cluster=False)[:, 0], kind="stable")]
+    seen.clear()
+    tt.build_tree(da.from_array(ordered, chunks=(2000, d)))
+    assert seen == [(10, None)]  # blocks already coherent (sorted along an axis): searched as given
+
+
+def test_killing_a_worker_mid_run_gives_the_same_tree(monkeypatch):
+    """Dask re-runs the lost worker's tasks (every task is pure); the tree is unchanged. (Cells of
+    6000 points for the spatially ordered search: 16 blocks, enough kNN links to kill mid-run.)"""
+    import topotree.blockwise as bw
+
+    monkeypatch.setattr(bw, "_ORDERED_ROWS", 6000)
     X = _cloud(60_000, 8, seed=8, by_cluster=True)
     expect = tt.build_tree(X)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,

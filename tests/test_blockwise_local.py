@@ -28,6 +28,33 @@ def test_local_threaded_scheduler_and_paths(tmp_path):
         assert_same_tree(expect, tt.build_tree(source))
 
 
+def test_large_neighbour_lists_are_memory_mapped(monkeypatch, tmp_path):
+    """The local scheduler writes the neighbour lists into the memory map as the blocks finish;
+    the tree saves and loads as any other."""
+    import topotree.blockwise as bw
+
+    monkeypatch.setattr(bw, "_NEIGHBORS_IN_MEMORY_BYTES", 0)
+    X = _cloud(5000, 2, seed=5, by_cluster=True)
+    expect = tt.build_tree(X)
+    got = tt.build_tree(da.from_array(X, chunks=(1100, 2)))
+    assert isinstance(got.neighbors, np.memmap)
+    assert_same_tree(expect, got)
+    got.save(tmp_path / "tree.npz")
+    assert_same_tree(expect, tt.load_tree(tmp_path / "tree.npz"))
+
+
+def test_spatially_ordered_search_without_a_client(monkeypatch):
+    """The local scheduler: the cells' blocks chained over every block by increasing gap (no
+    plan), the lists written back in X's numbering; the tree is the in-memory one."""
+    from .test_blockwise import _spy_search
+
+    seen = _spy_search(monkeypatch)
+    X = _cloud(15_000, 3, seed=9)
+    assert_same_tree(tt.build_tree(X), tt.build_tree(da.from_array(X, chunks=(4000, 3))))
+    (blocks, chains), = seen
+    assert blocks == 8 and sorted(len(c) for c in chains) == [8] * 8 and all(c[0] == i for i, c in enumerate(chains))
+
+
 def test_store_streams_the_graph_to_zarr(tmp_path):
     X = np.random.default_rng(2).normal(size=(2000, 4))
     idx, dist = knn_graph(da.from_array(X, chunks=(500, 4)), 10, store=tmp_path / "g.zarr")

@@ -143,14 +143,11 @@ def _tree_step(state, own, tree, k):
     return best_d, best_i
 
 
-def _tree_finish(state, own, q_offset, local_order=False):
-    """Back to the row block's order (or kept in its KD-tree's order: ``local_order``); distances
-    from squared distances (as ``query_leaves``)."""
+def _tree_finish(state, own, q_offset):
+    """Back to the row block's order; distances from squared distances (as ``query_leaves``)."""
     best_d, best_i = state
     if best_i.size and best_i.min() < 0:
         raise RuntimeError("blockwise kNN left a neighbour list unfilled")
-    if local_order:
-        return best_i, np.sqrt(best_d)
     rows = own[1] - q_offset
     idx = np.empty_like(best_i)
     dist = np.empty_like(best_d)
@@ -225,19 +222,115 @@ def _brute_finish(state, q_offset):
     return out_i + q_offset, out_d
 
 
-def _own_order(tree):
-    return tree[1]
+# --- spatially ordered blocks -------------------------------------------------------------------
+
+_PRUNE_SLACK = 1e-9  # a column block is skipped only when its gap exceeds the bound by this fraction
 
 
-def knn_blocks(X, k, local_order=False):
+def median_cells(S, levels):
+    """A k-d partition of space into ``2**levels`` cells from the sample ``S`` (each cell split at the
+    median of its sample points along the coordinate of largest spread): ``(dims, values, lo, hi)``,
+    the split of each internal node (heap order: node t's children 2t + 1, 2t + 2; a point goes
+    right when ``x[dims[t]] > values[t]``) and each cell's box (infinite at the outer faces)."""
+    S = np.asarray(S, dtype=np.float64)
+    d = S.shape[1]
+    n_inner = 2**levels - 1
+    dims = np.zeros(n_inner, dtype=np.int64)
+    values = np.zeros(n_inner, dtype=np.float64)
+    lo = np.full((2**levels, d), -np.inf)
+    hi = np.full((2**levels, d), np.inf)
+    stack = [(0, S, np.full(d, -np.inf), np.full(d, np.inf))]
+    while stack:
+        t, P, blo, bhi = stack.pop()
+        if t >= n_inner:
+            lo[t - n_inner], hi[t - n_inner] = blo, bhi
+            continue
+        if P.shape[0]:
+            j = int(np.argmax(P.max(axis=0) - P.min(axis=0)))
+            v = float(np.partition(P[:, j], (P.shape[0] - 1) // 2)[(P.shape[0] - 1) // 2])
+        else:  # no sample point here: split anywhere inside the box
+            j, v = 0, float(blo[0] if np.isfinite(blo[0]) else (bhi[0] if np.isfinite(bhi[0]) else 0.0))
+        dims[t], values[t] = j, v
+        left = P[:, j] <= v
+        lhi, rlo = bhi.copy(), blo.copy()
+        lhi[j], rlo[j] = v, v
+        stack.append((2 * t + 1, P[left], blo, lhi))
+        stack.append((2 * t + 2, P[~left], rlo, bhi))
+    return dims, values, lo, hi
+
+
+@njit(cache=True, nogil=True)
+def _cell_kernel(X, dims, values, out):
+    n_inner = dims.shape[0]
+    for i in range(X.shape[0]):
+        t = 0
+        while t < n_inner:
+            t = 2 * t + 2 if X[i, dims[t]] > values[t] else 2 * t + 1
+        out[i] = t - n_inner
+
+
+def cell_of(X, dims, values):
+    """The cell of :func:`median_cells` holding each row of ``X``."""
+    out = np.empty(X.shape[0], dtype=np.int64)
+    _cell_kernel(np.ascontiguousarray(X, dtype=np.float64), dims, values, out)
+    return out
+
+
+def box_gaps(alo, ahi, blo, bhi):
+    """Squared distances between boxes (rows of alo/ahi against rows of blo/bhi), infinite faces allowed."""
+    with np.errstate(invalid="ignore"):
+        g = np.maximum(np.maximum(blo[None, :, :] - ahi[:, None, :], alo[:, None, :] - bhi[None, :, :]), 0.0)
+    g = np.nan_to_num(g, nan=0.0, posinf=np.inf)
+    return np.einsum("ijk,ijk->ij", g, g)
+
+
+def chain_order(lo, hi):
+    """For each block (cell boxes ``lo``, ``hi``), every block by increasing gap from it, itself first."""
+    gaps = box_gaps(lo, hi, lo, hi)
+    B = lo.shape[0]
+    np.fill_diagonal(gaps, -1.0)
+    return [np.lexsort((np.arange(B), gaps[i])) for i in range(B)]
+
+
+def needed_columns(state, own, cell_lo, cell_hi, candidates):
+    """The column blocks (among ``candidates``) that can still give a point of the row block a
+    nearer neighbour: those within the current k-th distance of one of its KD-tree leaves. ``state``:
+    the row block's k-best lists after its own block (squared distances, in its tree order);
+    ``own``: its KD-tree; a block farther than every bound cannot insert a point, so skipping it
+    changes nothing."""
+    best_d, _ = state
+    Qs, _, qstart, qend, qleft, _, qlo, qhi = own
+    leaves = np.flatnonzero(qleft == -1)
+    leaves = leaves[np.argsort(qstart[leaves], kind="stable")]  # the leaves tile the rows, in this order
+    bound = np.maximum.reduceat(best_d[:, -1], qstart[leaves]) if leaves.shape[0] else np.zeros(0)
+    candidates = np.asarray(candidates, dtype=np.int64)
+    gaps = box_gaps(qlo[leaves], qhi[leaves], cell_lo[candidates], cell_hi[candidates])
+    keep = (gaps <= bound[:, None] * (1.0 + _PRUNE_SLACK)).any(axis=0)
+    return candidates[keep]
+
+
+def own_states(X, k):
+    """The first link of every row block's chain (its own block): ``(trees, states)`` as lists of
+    Delayed, for :func:`needed_columns` and :func:`knn_blocks` (``trees=``, ``states=``)."""
+    import dask
+
+    blocks = X.to_delayed().ravel()
+    sizes = np.asarray(X.chunks[0], dtype=np.int64)
+    offsets = np.r_[0, np.cumsum(sizes)[:-1]]
+    trees = [dask.delayed(_kdtree_block, pure=True)(blocks[j], int(offsets[j])) for j in range(len(blocks))]
+    return trees, [dask.delayed(_tree_step, pure=True)(None, trees[i], trees[i], k) for i in range(len(blocks))]
+
+
+def knn_blocks(X, k, chains=None, trees=None, states=None):
     """Exact kNN of a row-chunked Dask array: ``(indices, distances)`` as (n, k) Dask arrays.
 
     ``X``: (n, d) dask array, float64, one chunk across the columns. Lazy: nothing runs until the
     results are computed (or stored, e.g. with ``dask.array.to_zarr``). Indices are X's row numbers.
 
-    ``local_order``: return ``(perm, indices, distances)`` with the rows in a locality-preserving
-    order (each row block in its KD-tree's order, in <= 16 dimensions; ``perm`` None above):
-    row i is point ``perm[i]`` of X. The later passes over the graph are twice as fast in it.
+    In <= 16 dimensions: ``chains[i]``, the column blocks row block i visits, in that order (its own
+    first; default all of them, its own then the next ones); ``trees``, ``states``: the blocks'
+    KD-trees and the states after the own block (:func:`own_states`), the chains then continue from
+    them (``chains[i]`` without the own block).
     """
     import dask
     import dask.array as da
@@ -249,13 +342,14 @@ def knn_blocks(X, k, local_order=False):
     B = len(blocks)
     idx_parts, dist_parts = [], []
     if d <= _KDTREE_MAX_DIM:
-        trees = [dask.delayed(_kdtree_block, pure=True)(blocks[j], int(offsets[j])) for j in range(B)]
+        if trees is None:
+            trees = [dask.delayed(_kdtree_block, pure=True)(blocks[j], int(offsets[j])) for j in range(B)]
         for i in range(B):
-            state = None
-            for s in range(B):
-                j = (i + s) % B  # the row block's own points first: a tight bound from the start
-                state = dask.delayed(_tree_step, pure=True)(state, trees[i], trees[j], k)
-            res = dask.delayed(_tree_finish, pure=True, nout=2)(state, trees[i], int(offsets[i]), local_order)
+            state = None if states is None else states[i]
+            # the row block's own points first: a tight bound from the start
+            for j in (chains[i] if chains is not None else [(i + s) % B for s in range(B)]):
+                state = dask.delayed(_tree_step, pure=True)(state, trees[i], trees[int(j)], k)
+            res = dask.delayed(_tree_finish, pure=True, nout=2)(state, trees[i], int(offsets[i]))
             idx_parts.append(da.from_delayed(res[0], (int(sizes[i]), k), dtype=np.int64))
             dist_parts.append(da.from_delayed(res[1], (int(sizes[i]), k), dtype=np.float64))
     else:
@@ -267,11 +361,4 @@ def knn_blocks(X, k, local_order=False):
             res = dask.delayed(_brute_finish, pure=True, nout=2)(state, int(offsets[i]))
             idx_parts.append(da.from_delayed(res[0], (int(sizes[i]), k), dtype=np.int64))
             dist_parts.append(da.from_delayed(res[1], (int(sizes[i]), k), dtype=np.float64))
-    out = da.concatenate(idx_parts, axis=0), da.concatenate(dist_parts, axis=0)
-    if not local_order:
-        return out
-    if d > _KDTREE_MAX_DIM:
-        return (None, *out)
-    perm = da.concatenate([da.from_delayed(dask.delayed(_own_order, pure=True)(trees[i]), (int(sizes[i]),),
-                                           dtype=np.int64) for i in range(B)])
-    return (perm, *out)
+    return da.concatenate(idx_parts, axis=0), da.concatenate(dist_parts, axis=0)

@@ -50,7 +50,8 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
     X : (n, d) array of points; or a Dask array, or the path of a .zarr or .npy store (read
         blockwise): then the kNN graph (and a ``log_density`` callable) is computed block against
         block on Dask, with the active ``dask.distributed.Client`` or the local threaded scheduler,
-        and the merge in memory; the tree is the same exactly (:mod:`topotree.blockwise`; needs
+        and reduced there to its maximum spanning forest under the density order, the merge of the
+        forest on the client; the tree is the same exactly (:mod:`topotree.blockwise`; needs
         ``pip install topotree[dask]``).
     log_density : None, (n,) array, or callable
         ``None`` estimates it with the kNN estimator (:func:`topotree.density.knn_log_density`);
@@ -222,21 +223,32 @@ def _tree_from_graph(nb, dist, f, *, d, E, k, connect, backend, perm=None, tree=
         # points' order, and copies that list each other by chance split into zero-persistence
         # leaves. Each group of such copies is chained in the order the points enter, so the
         # group is one component from its first copy on, whatever the order of the input.
-        chains = _duplicate_chains(points, dist, rank)
+        chains = _duplicate_chains(points, dist[:, -1], rank)
         if chains.shape[0]:
             bridges = np.concatenate([bridges, chains])
     del dist, tree  # not needed any more: free them before the graph passes
+    return _merged_tree(f, order, rank, nb, bridges, neighbors=nb, bridges=bridges, k=k, kind=kind,
+                        backend=backend, perm=perm)
+
+
+def _merged_tree(f, order, rank, graph, edges, *, neighbors, bridges, k, kind, backend, perm):
+    """The superlevel merge of ``f`` (points entering in ``order``; ``rank`` its inverse) on the
+    graph of the (n, k') lists ``graph`` plus the (e, 2) ``edges``, as a ClusterTree storing
+    ``neighbors`` and ``bridges``; the in-memory path merges on the kNN lists and bridges
+    themselves, the blockwise path on their maximum spanning forest (``graph`` (n, 0), the forest
+    in ``edges``), which gives the same tree (:mod:`topotree._forest`)."""
     if backend == "numba":
-        parent, vertex, owner, basin = merge_tree_kernel(order, *earlier_adjacency(nb, bridges, rank))
+        parent, vertex, owner, basin = merge_tree_kernel(order, *earlier_adjacency(graph, edges, rank))
     else:
-        parent, vertex, owner, basin = _gudhi_hierarchy(order, rank, *adjacency(nb, bridges))
+        parent, vertex, owner, basin = _gudhi_hierarchy(order, rank, *adjacency(graph, edges))
     is_leaf = np.ones(parent.shape[0], dtype=bool)
     is_leaf[parent[parent >= 0]] = False
     split = np.where(is_leaf, -1, vertex)
     arrays = assemble(f, order, rank, parent, split, owner, basin)
     if perm is not None:
-        f, order, nb, bridges, arrays = _to_caller(perm, f, order, nb, bridges, arrays)
-    return ClusterTree(log_density=f, order=order, neighbors=nb, bridges=bridges, k=int(k), density=kind, **arrays)
+        f, order, neighbors, bridges, arrays = _to_caller(perm, f, order, neighbors, bridges, arrays)
+    return ClusterTree(log_density=f, order=order, neighbors=neighbors, bridges=bridges, k=int(k), density=kind,
+                       **arrays)
 
 
 def _n_components(nb):
@@ -245,18 +257,34 @@ def _n_components(nb):
 
 def _is_knn_estimate(f, dist, d, E):
     """Whether the given log-density ``f`` is bit for bit the kNN estimate from ``dist``."""
-    est = knn_log_density(dist, d)
+    return _is_estimate_of(f, knn_log_density(dist, d), d, E)
+
+
+def _is_estimate_of(f, est, d, E):
+    """Whether ``f`` is bit for bit ``est`` (the kNN estimate of the rescaled points), shifted by
+    the rescaling ``E``."""
     if E:
         est = est - d * E * math.log(2.0)
     return bool(np.array_equal(f, est))
 
 
-def _order(f, dist, perm=None):
+_TIE_FLOOR = 1e-300  # distances floored here before the log of the tie key (exact copies: distance 0)
+
+
+def _tie_key(dist):
+    """The tie key of points with the (m, k) neighbour distances ``dist``: the mean log-distance
+    (row by row, so any block of rows gives the same bits as the whole)."""
+    return np.log(np.maximum(dist, _TIE_FLOOR)).mean(axis=1)
+
+
+def _order(f, dist, perm=None, tie=None):
     """Points by decreasing f; equal values by increasing mean log-distance to the neighbours,
-    then by index in the caller's numbering (``perm[i]``: caller's index of point i)."""
+    then by index in the caller's numbering (``perm[i]``: caller's index of point i). ``tie``: the
+    tie keys of all points (:func:`_tie_key`), when the distances are not at hand."""
     # with a tie key every tied run is re-sorted below, so the first sort need not be stable
-    order = np.argsort(-f, kind="stable" if dist is None else "quicksort").astype(np.int64)
-    if dist is None:
+    keyed = dist is not None or tie is not None
+    order = np.argsort(-f, kind="quicksort" if keyed else "stable").astype(np.int64)
+    if not keyed:
         return order
     fs = f[order]
     tied = np.flatnonzero(fs[1:] == fs[:-1])
@@ -264,16 +292,16 @@ def _order(f, dist, perm=None):
         runs = np.unique(np.r_[tied, tied + 1])
         # re-sort only the tied runs by (f, tie key, caller's index): lexsort on the few tied points
         sub = order[runs]
-        tie = np.log(np.maximum(dist[sub], 1e-300)).mean(axis=1)
-        o = np.lexsort((sub if perm is None else perm[sub], tie, -f[sub]))
+        key = tie[sub] if tie is not None else _tie_key(dist[sub])
+        o = np.lexsort((sub if perm is None else perm[sub], key, -f[sub]))
         order[runs] = sub[o]
     return order
 
 
-def _duplicate_chains(points, dist, rank):
+def _duplicate_chains(points, r_k, rank):
     """Edges chaining, in rank order, each group of exact copies that have k or more copies (k-th
-    neighbour distance 0); (0, 2) when there are none. ``points(rows)``: those rows' coordinates."""
-    full = np.flatnonzero(dist[:, -1] == 0)
+    neighbour distance ``r_k`` 0); (0, 2) when there are none. ``points(rows)``: those rows' coordinates."""
+    full = np.flatnonzero(r_k == 0)
     if full.shape[0] < 2:
         return np.zeros((0, 2), dtype=np.int64)
     _, group = np.unique(np.asarray(points(full)) + 0.0, axis=0, return_inverse=True)  # + 0.0: -0.0 and 0.0 alike

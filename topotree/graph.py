@@ -407,7 +407,12 @@ def bridge_components(X, neighbors, max_exact=64, tree=None):
 
     Returns an (c - 1, 2) int64 array of point pairs.
     """
-    comp = components(neighbors)
+    return _bridge_labelled(X, components(neighbors), max_exact, tree)
+
+
+def _bridge_labelled(X, comp, max_exact=64, tree=None):
+    """:func:`bridge_components` of the components ``comp`` (a label per point, numbered from 0 in
+    order of first point), however they were found (the blockwise path: from a spanning forest)."""
     c = int(comp.max()) + 1
     if c == 1:
         return np.zeros((0, 2), dtype=np.int64)
