@@ -8,7 +8,7 @@ order (near points, near numbers) almost every edge is inside a block.
 import numpy as np
 from numba import get_num_threads, njit, parallel_chunksize, prange
 
-from .disjoint_set import ds_find, ds_new, ds_union
+from .disjoint_set import ds_find, ds_labels, ds_new, ds_union
 
 
 @njit(cache=True, parallel=True)
@@ -33,16 +33,7 @@ def _finish(neighbors, parent, size, crossing):
         if crossing[v]:
             for j in range(k):
                 ds_union(parent, size, ds_find(parent, v), ds_find(parent, neighbors[v, j]))
-    label = np.full(n, -1, dtype=np.int64)
-    comp = np.empty(n, dtype=np.int64)
-    c = 0
-    for v in range(n):
-        r = ds_find(parent, v)
-        if label[r] < 0:
-            label[r] = c
-            c += 1
-        comp[v] = label[r]
-    return comp
+    return ds_labels(parent)
 
 
 def block_bounds(n):

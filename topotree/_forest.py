@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .disjoint_set import ds_find, ds_new, ds_union
+from .disjoint_set import ds_find, ds_labels, ds_new, ds_union
 
 MAX_POINTS = 3_037_000_499  # the largest n with n * n < 2**63: keys late * n + early fit in an int64
 
@@ -164,16 +164,7 @@ def _edge_components_kernel(edges, n):
     parent, size = ds_new(n)
     for e in range(edges.shape[0]):
         ds_union(parent, size, ds_find(parent, edges[e, 0]), ds_find(parent, edges[e, 1]))
-    label = np.full(n, -1, dtype=np.int64)
-    comp = np.empty(n, dtype=np.int64)
-    c = 0
-    for v in range(n):
-        r = ds_find(parent, v)
-        if label[r] < 0:
-            label[r] = c
-            c += 1
-        comp[v] = label[r]
-    return comp
+    return ds_labels(parent)
 
 
 def edge_components(edges, n):

@@ -34,3 +34,19 @@ def ds_union(parent, size, a, b):
     parent[b] = a
     size[a] += size[b]
     return a
+
+
+@njit(cache=True)
+def ds_labels(parent):
+    """Each element's set as a label 0, 1, ... numbered in order of the sets' first elements."""
+    n = parent.shape[0]
+    label = np.full(n, -1, dtype=np.int64)
+    comp = np.empty(n, dtype=np.int64)
+    c = 0
+    for v in range(n):
+        r = ds_find(parent, v)
+        if label[r] < 0:
+            label[r] = c
+            c += 1
+        comp[v] = label[r]
+    return comp
