@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 HERE = Path(__file__).resolve().parent / "golden"
-GROUPS = ("align", "baselines", "compare", "tree")
+GROUPS = ("align", "align_high", "baselines", "compare", "tree")
 
 pytest.importorskip("ot")  # the stored results were made with POT installed (fused-GW starts)
 

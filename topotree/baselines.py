@@ -25,6 +25,7 @@ from ._procrustes import KINDS, fit_map, normalized_weights
 from ._typing import ArrayLike, Pairs, Seed, Transform
 from ._validation import SKLEARN_MAX_SEED, check_choice, check_fraction, check_int, check_points, check_seed
 from .align import Alignment
+from .align._moment_maps import moment_map
 
 __all__ = ["oracle_procrustes", "moment_align", "gromov_wasserstein_align", "kmeans_qap_align",
            "random_orthogonal", "anchor_procrustes", "relative_representation", "permutation_align"]
@@ -88,13 +89,6 @@ def oracle_procrustes(A: ArrayLike, B: ArrayLike, transform: Transform = "affine
     return _finish(A, B, M, t, s, transform)
 
 
-def _pca(X):
-    mu = X.mean(0)
-    e, V = np.linalg.eigh(np.cov((X - mu).T).reshape(X.shape[1], X.shape[1]))
-    o = np.argsort(e)[::-1]
-    return mu, np.maximum(e[o], 1e-12), V[:, o]
-
-
 def moment_align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine") -> Alignment:
     """Whiten both clouds, match principal axes by rank, fix each axis's sign by the skewness.
 
@@ -103,16 +97,7 @@ def moment_align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine") ->
     A = check_points(A, "A", 3)
     B = check_points(B, "B", 3)
     transform = check_choice(transform, "transform", KINDS)
-    r = min(A.shape[1], B.shape[1])
-    mu_a, ea, Va = _pca(A)
-    mu_b, eb, Vb = _pca(B)
-    za = (A - mu_a) @ Va[:, :r] / np.sqrt(ea[:r])
-    zb = (B - mu_b) @ Vb[:, :r] / np.sqrt(eb[:r])
-    sa = np.sign(np.mean(za**3, axis=0) + 1e-15)
-    sb = np.sign(np.mean(zb**3, axis=0) + 1e-15)
-    # A -> z (signed) -> B
-    M = (Va[:, :r] / np.sqrt(ea[:r]) * (sa * sb)) @ (np.sqrt(eb[:r])[:, None] * Vb[:, :r].T)
-    t = mu_b - mu_a @ M
+    M, t = moment_map(A, B)
     if transform != "affine":  # closest map of the family to the moment map
         M, t, _ = _fit(A, A @ M + t, transform)
     s = float(np.linalg.svd(M, compute_uv=False).mean())

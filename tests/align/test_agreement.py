@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import topotree as tt
+from topotree import metrics
 from tests.helpers import rot
 from topotree.align import AlignmentWarning
 from topotree.align._agreement import AgreementContext, calibrate, refine_by_agreement, trust
@@ -61,15 +62,40 @@ def test_trust_is_high_for_the_true_map_and_low_for_moments_only():
     assert trust(cal, good.agreement, rival=good.agreement).score == 0.0
 
 
-def test_many_dimensional_blobs_fall_back_to_the_trees_with_a_warning():
-    # isotropic blobs in 12 dims: kNN neighbourhoods are not reproducible between samples, so
-    # agreement cannot judge; the tree pipeline's own map is returned, flagged as unverified
-    m = hierarchical_mixture(1000, dim=12, n_leaves=3, weights="equal", seed=44)
-    Xb, lb = m.sample(900, seed=45)
+def test_many_dimensional_blobs_unverifiable_keep_the_map_closest_in_law_with_a_warning():
+    # blobs in 12 dims: kNN neighbourhoods are not reproducible between samples, so agreement
+    # cannot judge; the tree pipeline's map competes with the maps from the moments, the one whose
+    # image is closest in law to B is kept, flagged as unverified. Here the tree pipeline alone
+    # pairs the wrong blobs and the moment map finds them
+    m = hierarchical_mixture(1000, dim=12, n_leaves=4, weights="uneven", seed=52)
+    Xb, lb = m.sample(900, seed=53)
+    B = Xb @ rot(12, 54)
     with pytest.warns(AlignmentWarning, match="could not verify") as caught:
-        al = tt.align(m.X, Xb @ rot(12, 46), density="knn")
+        al = tt.align(m.X, B, density="knn")
     assert caught[0].filename == __file__  # the warning points at the caller's line, not inside topotree
-    assert al.info["search"]["unjudged"] and np.isnan(al.trust)
+    search = al.info["search"]
+    assert search["unjudged"] and np.isnan(al.trust)
+    assert search["origin"] == search["origins"][int(np.argmin(search["law_gaps"]))]
+    assert search["origins"][0] == "trees-knn" and "moments" in search["origins"] and "ica" in search["origins"]
+    transferred = metrics.label_transfer_accuracy(m.X @ al.matrix + al.offset, m.labels, B, lb)
+    trees = tt.align(m.X, B, density="knn", search="trees")
+    assert transferred >= 0.95 > metrics.label_transfer_accuracy(m.X @ trees.matrix + trees.offset, m.labels, B, lb)
+
+
+@pytest.mark.parametrize("kind", ["orthogonal", "similarity", "affine"])
+def test_unverifiable_clouds_keep_a_map_of_the_family_asked_for(kind):
+    # the maps from the moments are projected onto the family asked for before they compete
+    m = hierarchical_mixture(1000, dim=12, n_leaves=5, weights="equal", seed=50)
+    Xb, lb = m.sample(900, seed=51)
+    B = Xb @ rot(12, 52)
+    with pytest.warns(AlignmentWarning, match="could not verify"):
+        al = tt.align(m.X, B, kind, density="knn")
+    search = al.info["search"]
+    assert al.kind == kind and search["origin"] == search["origins"][int(np.argmin(search["law_gaps"]))]
+    if kind != "affine":
+        G = al.matrix @ al.matrix.T
+        np.testing.assert_allclose(G, G[0, 0] * np.eye(12), atol=1e-9 * G[0, 0])
+    assert metrics.label_transfer_accuracy(m.X @ al.matrix + al.offset, m.labels, B, lb) >= 0.95
 
 
 def test_centroid_gw_starts_refined_by_agreement_find_a_rigid_motion():

@@ -1,7 +1,7 @@
 """The characterization ("golden") cases: every public result of the tree, compare and align layers
 on small fixed inputs, as flat dicts of arrays.
 
-``python tests/golden/make_golden.py`` records them to ``tests/golden/golden.npz``;
+``python tests/golden/make_golden.py [group ...]`` records each group to ``tests/golden/<group>.npz``;
 ``tests/test_golden.py`` recomputes them and compares with ``np.array_equal``. A change that is
 meant to move numbers regenerates the file deliberately (and says so in its commit); a change that
 is not (code motion, renames) must leave it passing untouched. BLAS and numba are pinned to one
@@ -170,7 +170,6 @@ def compare_cases():
 def align_cases():
     res = {}
     low = _pair(900, 3, 5, 31)
-    high = _pair(1200, 12, 6, 32, warp=0.1)
     for kind in ("orthogonal", "similarity", "affine"):
         for density in ("knn", "gmm", "auto"):
             res[f"align_d3_{kind}_{density}"] = _alignment(tt.align(*low, kind, density=density))
@@ -189,6 +188,23 @@ def align_cases():
     # A and B of different dims
     res["align_d3_to_d5"] = _alignment(tt.align(*_pair(900, 3, 5, 35, d_b=5), density="knn"))
     res["align_d4_to_d3"] = _alignment(tt.align(*_pair(900, 4, 5, 36, d_b=3), density="knn"))
+    res["align_subsampled"] = _alignment(tt.align(*low, density="knn", max_points=500))
+    # the tree pipeline alone (search="trees"): its own numbers pinned too
+    res["trees_d3_similarity_auto"] = _alignment(tt.align(*low, "similarity", search="trees"))
+    res["trees_d3_fallback"] = _alignment(tt.align(*low, use_matching="fallback", density="knn", search="trees"))
+    # pick_density on its own
+    al1 = tt.align(A, B, density="knn")
+    al2 = tt.procrustes(A[:50], B[:50])
+    best = pick_density(A, B, [al2, al1])
+    res["pick_density_low"] = {"best": np.int64(best is al1), **_alignment(best)}
+    return res
+
+
+def align_high_cases():
+    """The many-dimensions cases of ``align`` (a group of their own: the two align groups are the
+    slowest of the suite and run in parallel under pytest-xdist)."""
+    res = {}
+    high = _pair(1200, 12, 6, 32, warp=0.1)
     for kind in ("orthogonal", "similarity", "affine"):
         res[f"align_d12_{kind}_knn"] = _alignment(tt.align(*high, kind, density="knn"))
     res["align_d12_similarity_gmm"] = _alignment(tt.align(*high, density="gmm"))
@@ -196,18 +212,9 @@ def align_cases():
     res["align_d12_fallback"] = _alignment(tt.align(*high, use_matching="fallback", density="knn"))
     res["align_d10_to_d12"] = _alignment(tt.align(*_pair(1200, 10, 6, 37, d_b=12, warp=0.1), density="knn"))
     res["align_d12_to_d10"] = _alignment(tt.align(*_pair(1200, 12, 6, 38, d_b=10, warp=0.1), density="knn"))
-    res["align_subsampled"] = _alignment(tt.align(*low, density="knn", max_points=500))
-    # the tree pipeline alone (search="trees"): its own numbers pinned too
-    res["trees_d3_similarity_auto"] = _alignment(tt.align(*low, "similarity", search="trees"))
-    res["trees_d3_fallback"] = _alignment(tt.align(*low, use_matching="fallback", density="knn", search="trees"))
     res["trees_d12_affine_auto"] = _alignment(tt.align(*high, "affine", search="trees"))
     res["trees_d10_to_d12"] = _alignment(tt.align(*_pair(1200, 10, 6, 37, d_b=12, warp=0.1), density="knn",
                                                   search="trees"))
-    # pick_density on its own
-    al1 = tt.align(A, B, density="knn")
-    al2 = tt.procrustes(A[:50], B[:50])
-    best = pick_density(A, B, [al2, al1])
-    res["pick_density_low"] = {"best": np.int64(best is al1), **_alignment(best)}
     Ah, Bh = high
     alh = [tt.align(Ah, Bh, density=d) for d in ("knn", "gmm")]
     bh = pick_density(Ah, Bh, alh)
@@ -235,7 +242,8 @@ def baseline_cases():
     return res
 
 
-GROUPS = {"tree": tree_cases, "compare": compare_cases, "align": align_cases, "baselines": baseline_cases}
+GROUPS = {"tree": tree_cases, "compare": compare_cases, "align": align_cases, "align_high": align_high_cases,
+          "baselines": baseline_cases}
 
 
 def flatten(group: str) -> dict:

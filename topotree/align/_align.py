@@ -60,6 +60,12 @@ def align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, tree_a
     data set) places the agreement between maps that only match the first two moments (0) and B
     against a disjoint half of itself (1), and asks the map to beat every substantially different
     candidate; below 0.4 an :class:`AlignmentWarning` says that nothing reliable was found.
+    Where agreement cannot judge (B's neighbourhoods are not reproducible: B against a half of
+    itself agrees no better than a moment-only map, as in many-dimensional blobs or latents that
+    barely carry classes), the tree pipeline's map competes with maps from the moments alone
+    (principal axes matched by rank; independent components matched by their marginal laws), the
+    one whose image is closest in law to B is returned (``info["search"]["law_gaps"]``), with no
+    trust and a warning that it is unverified.
     ``search="trees"`` runs the tree pipeline alone (no trust). ``warp=True`` follows the affine
     map by a smooth non-linear one (:func:`warp_alignment`).
 

@@ -68,7 +68,7 @@ WEIGHT_FLOOR = 1e-3  # added to every pair's agreement weight in the refit
 IMPROVE_TOL = 1e-4  # a refinement round counts as progress when agreement rises by more
 NULL_ROTATIONS = 3  # random rotations averaged in the trust's moment-only null
 TRUST_WARN = 0.4  # below this trust, align warns that nothing reliable was found
-AGREEMENT_MIN_SPAN = 0.05  # below this (ceiling - null), agreement cannot judge: the trees decide
+AGREEMENT_MIN_SPAN = 0.05  # below this (ceiling - null), agreement cannot judge: the law of T(A) decides (see _search._unjudged)
 AGREEMENT_TIE = 0.05  # agreements this close (share of the span) count as tied: the earlier candidate wins
 UNIQUE_GAP = 0.1  # a trusted map beats any different one by this share of (ceiling - null)
 DIFFERENT_MAP = 0.5  # maps whose images differ by this share of B's RMS spread are different
@@ -91,3 +91,7 @@ BEND_CENTRES = 50  # kernel centres of the warp
 GW_KMEANS_INIT = 3  # k-means starts of a plan's single run (a plan of several runs: one start each)
 GW_KMEANS_POINTS = 20000  # k-means is fitted on at most this many points
 GW_MAX_ITER = 300  # conditional-gradient iterations per GW solve
+# ---- where agreement cannot judge: maps from the moments (see _moment_maps)
+ICA_RESTARTS = 2  # FastICA seeds, one candidate map each
+ICA_MAX_ITER = 1000  # FastICA iterations at most
+ICA_QUANTILES = 99  # quantiles of each component's law in the Wasserstein distance between components

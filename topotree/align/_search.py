@@ -18,12 +18,25 @@ from typing import NamedTuple
 import numpy as np
 
 from .._nearest import chamfer
+from .._procrustes import fit_map
 from .._validation import user_stacklevel
 from ._agreement import AgreementContext, calibrate, refine_by_agreement, trust
 from ._bend import bend, straighten
 from ._gw_starts import centroid_gw_maps
 from ._density_choice import choose
-from ._params import AGREEMENT_MIN_SPAN, AGREEMENT_TIE, BEND_CANDIDATES, DIFFERENT_MAP, SAME_ANSWER, TRUST_WARN
+from ._diagnostics import energy, mixture_divergence
+from ._moment_maps import MomentMap, ica_maps, moment_map
+from ._params import (
+    AGREEMENT_MIN_SPAN,
+    AGREEMENT_TIE,
+    BEND_CANDIDATES,
+    DEFAULT_MIXTURE_SIZE,
+    DIFFERENT_MAP,
+    ENERGY_DISTANCE_POINTS,
+    MANY_DIMS,
+    SAME_ANSWER,
+    TRUST_WARN,
+)
 from ._pipeline import align_on_trees
 from ._result import Alignment, AlignmentWarning
 
@@ -100,15 +113,51 @@ def search(A, B, tree_a, tree_b, opts):
 
 def _unjudged(A, B, tree_als, cal, opts):
     """Agreement cannot judge these clouds (B against a half of itself agrees no better than a
-    moment-only map: neighbourhoods are not reproducible, as in many-dimensional Gaussian blobs):
-    the tree pipeline's own choice, with no trust and a warning that it could not be verified."""
+    moment-only map: neighbourhoods are not reproducible, as in many-dimensional Gaussian blobs or
+    latents that barely carry classes). The tree pipeline's choice competes with the maps from the
+    moments alone (``_moment_maps``: principal axes, independent components): the one whose image
+    is closest in law to B, both centred and scaled to unit RMS spread (a scale the family cannot
+    fit is not held against it), is kept (energy distance up to MANY_DIMS dims, a Gaussian-mixture
+    divergence above, as in ``pick_density``), with no trust and a warning that it could not be
+    verified."""
     al = tree_als[0] if len(tree_als) == 1 else choose(A, B, tree_als, seed=opts.seed)
+    moments = [MomentMap(*moment_map(A, B), "moments")] + ica_maps(A, B, seed=opts.seed)
+    if opts.transform != "affine":  # the closest map of the family
+        w = np.full(A.shape[0], 1.0 / A.shape[0])
+        moments = [mm._replace(**dict(zip("Mt", fit_map(A, A @ mm.M + mm.t, w, opts.transform,
+                                                           opts.allow_reflection, opts.ridge)[:2])))
+                   for mm in moments]
+    n_comp = max((len(a.info["tree_b"].leaves) for a in tree_als if a.info.get("tree_b") is not None),
+                 default=DEFAULT_MIXTURE_SIZE)
+
+    def standard(X):  # centred, unit RMS spread: a scale the family cannot fit (orthogonal) is not judged
+        Xc = X - X.mean(0)
+        return Xc / (np.sqrt(np.mean(np.sum(Xc**2, axis=1))) or 1.0)
+
+    Bs = standard(B)
+
+    def gap(M, t):
+        TA = standard(A @ M + t)
+        if min(A.shape[1], B.shape[1]) > MANY_DIMS:
+            return mixture_divergence(TA, Bs, n_comp, opts.seed)
+        return energy(TA, Bs, ENERGY_DISTANCE_POINTS, opts.seed)
+
+    gaps = [gap(al.matrix, al.offset)] + [gap(mm.M, mm.t) for mm in moments]
+    origins = ["trees-" + str(al.info.get("density_a"))] + [mm.origin for mm in moments]
+    best = int(np.argmin(gaps))
+    search = dict(origin=origins[best], unjudged=True, origins=tuple(origins), law_gaps=tuple(map(float, gaps)))
+    if best > 0:
+        mm = moments[best - 1]
+        sc, mnn = chamfer(A @ mm.M + mm.t, B, seed=opts.seed, return_mutual=True)
+        al = Alignment(kind=opts.transform, matrix=mm.M, offset=mm.t,
+                       scale=float(np.linalg.svd(mm.M, compute_uv=False).mean()), score=sc, mutual_nn=mnn,
+                       info={"density": mm.origin})
     warnings.warn(f"align could not verify the map: B's neighbourhoods are not reproducible (agreement of B "
                   f"against a half of itself {cal.ceiling:.3f}, of moment-only maps {cal.null:.3f}), so "
-                  "neighbourhood agreement cannot judge; the tree pipeline's map is returned", AlignmentWarning,
-                  stacklevel=user_stacklevel())
-    return replace(al, info={**al.info, "search": dict(origin="trees-" + str(al.info.get("density_a")),
-                                                        unjudged=True), "calibration": cal})
+                  "neighbourhood agreement cannot judge; of the tree pipeline's map and the maps from the "
+                  f"moments, the one whose image is closest in law to B is returned ({origins[best]})",
+                  AlignmentWarning, stacklevel=user_stacklevel())
+    return replace(al, info={**al.info, "search": search, "calibration": cal})
 
 
 def _straightened(A, B, ctx, row, opts):
