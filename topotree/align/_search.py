@@ -24,13 +24,12 @@ from ._agreement import AgreementContext, calibrate, refine_by_agreement, trust
 from ._bend import bend, straighten
 from ._gw_starts import centroid_gw_maps
 from ._density_choice import choose
-from ._diagnostics import energy, mixture_divergence
+from ._diagnostics import energy
 from ._moment_maps import MomentMap, ica_maps, moment_map
 from ._params import (
     AGREEMENT_MIN_SPAN,
     AGREEMENT_TIE,
     BEND_CANDIDATES,
-    DEFAULT_MIXTURE_SIZE,
     DIFFERENT_MAP,
     ENERGY_DISTANCE_POINTS,
     MANY_DIMS,
@@ -116,10 +115,9 @@ def _unjudged(A, B, tree_als, cal, opts):
     moment-only map: neighbourhoods are not reproducible, as in many-dimensional Gaussian blobs or
     latents that barely carry classes). The tree pipeline's choice competes with the maps from the
     moments alone (``_moment_maps``: principal axes, independent components): the one whose image
-    is closest in law to B, both centred and scaled to unit RMS spread (a scale the family cannot
-    fit is not held against it), is kept (energy distance up to MANY_DIMS dims, a Gaussian-mixture
-    divergence above, as in ``pick_density``), with no trust and a warning that it could not be
-    verified."""
+    is closest in law to B is kept (up to MANY_DIMS dims the energy distance, both clouds centred
+    and scaled to unit RMS spread; above, ``pick_density``'s score of the leaf correspondence each
+    map implies), with no trust and a warning that it could not be verified."""
     al = tree_als[0] if len(tree_als) == 1 else choose(A, B, tree_als, seed=opts.seed)
     moments = [MomentMap(*moment_map(A, B), "moments")] + ica_maps(A, B, seed=opts.seed)
     if opts.transform != "affine":  # the closest map of the family
@@ -127,23 +125,27 @@ def _unjudged(A, B, tree_als, cal, opts):
         moments = [mm._replace(**dict(zip("Mt", fit_map(A, A @ mm.M + mm.t, w, opts.transform,
                                                            opts.allow_reflection, opts.ridge)[:2])))
                    for mm in moments]
-    n_comp = max((len(a.info["tree_b"].leaves) for a in tree_als if a.info.get("tree_b") is not None),
-                 default=DEFAULT_MIXTURE_SIZE)
-
-    def standard(X):  # centred, unit RMS spread: a scale the family cannot fit (orthogonal) is not judged
-        Xc = X - X.mean(0)
-        return Xc / (np.sqrt(np.mean(np.sum(Xc**2, axis=1))) or 1.0)
-
-    Bs = standard(B)
-
-    def gap(M, t):
-        TA = standard(A @ M + t)
-        if min(A.shape[1], B.shape[1]) > MANY_DIMS:
-            return mixture_divergence(TA, Bs, n_comp, opts.seed)
-        return energy(TA, Bs, ENERGY_DISTANCE_POINTS, opts.seed)
-
-    gaps = [gap(al.matrix, al.offset)] + [gap(mm.M, mm.t) for mm in moments]
     origins = ["trees-" + str(al.info.get("density_a"))] + [mm.origin for mm in moments]
+    if min(A.shape[1], B.shape[1]) > MANY_DIMS:
+        # many dims: as between densities (``pick_density``), the leaf correspondence each map
+        # implies on the trees' clusterings, refitted; a divergence between mixtures is nearly
+        # blind to equal-weight clusters swapped
+        keys = ["trees"] + [f"{mm.origin}-{i}" for i, mm in enumerate(moments)]
+        cands = [replace(al, info={**al.info, "density_a": keys[0]})] + [
+            Alignment(kind=opts.transform, matrix=mm.M, offset=mm.t, scale=1.0, info={"density_a": key})
+            for mm, key in zip(moments, keys[1:])]
+        scores = choose(A, B, cands, seed=opts.seed).info["density_score"]
+        gaps = [float(scores[key]) for key in keys]
+    else:
+        # few dims: the energy distance between T(A) and B, both centred and scaled to unit RMS
+        # spread (a scale the family cannot fit, as for orthogonal maps, is not held against it)
+        def standard(X):
+            Xc = X - X.mean(0)
+            return Xc / (np.sqrt(np.mean(np.sum(Xc**2, axis=1))) or 1.0)
+
+        Bs = standard(B)
+        gaps = [energy(standard(A @ M + t), Bs, ENERGY_DISTANCE_POINTS, opts.seed)
+                for M, t in [(al.matrix, al.offset)] + [(mm.M, mm.t) for mm in moments]]
     best = int(np.argmin(gaps))
     search = dict(origin=origins[best], unjudged=True, origins=tuple(origins), law_gaps=tuple(map(float, gaps)))
     if best > 0:
