@@ -8,7 +8,7 @@ from topotree.datasets import hierarchical_mixture
 
 def test_repr_is_a_summary_not_the_matrix():
     X = hierarchical_mixture(600, dim=2, n_leaves=3, seed=0).X
-    al = tt.align(X, X[:, ::-1] + 3.0, transform="affine")
+    al = tt.align(X, X[:, ::-1] + 3.0, transform="affine", search="trees")  # a tree matching: leaves shown
     text = repr(al)
     assert text.startswith("Alignment(kind='affine', dims=2->2") and "leaves=" in text and "array" not in text
     assert "\n" not in text and len(text) < 200
