@@ -87,10 +87,6 @@ def moment_map(A, B):
     return M, mu_b - mu_a @ M
 
 
-def _quantiles(S, q):
-    return np.quantile(S, q, axis=0)  # (len(q), r)
-
-
 def ica_maps(A, B, seed=0, restarts=ICA_RESTARTS):
     """Maps (:class:`MomentMap`) that send A's independent components to B's: both clouds whitened
     on their ``min(d_a, d_b)`` leading principal axes, FastICA on each (``restarts`` seeds), the
@@ -110,7 +106,7 @@ def ica_maps(A, B, seed=0, restarts=ICA_RESTARTS):
             warnings.simplefilter("ignore", ConvergenceWarning)
             Ua = FastICA(whiten=False, random_state=seed + s, max_iter=ICA_MAX_ITER).fit(wa.z).components_.T
             Ub = FastICA(whiten=False, random_state=seed + s, max_iter=ICA_MAX_ITER).fit(wb.z).components_.T
-        Qa, Qb = _quantiles(wa.z @ Ua, q), _quantiles(wb.z @ Ub, q)
+        Qa, Qb = np.quantile(wa.z @ Ua, q, axis=0), np.quantile(wb.z @ Ub, q, axis=0)  # (quantiles, r)
         # W1 between component i of A (or its mirror: quantiles reversed and negated) and j of B
         plus = np.abs(Qa[:, :, None] - Qb[:, None, :]).mean(axis=0)
         minus = np.abs(-Qa[::-1, :, None] - Qb[:, None, :]).mean(axis=0)
