@@ -77,14 +77,11 @@ def moment_map(A, B):
     """``(M, t)``: both clouds whitened, principal axes matched by rank, each axis's sign fixed by
     the skewness (the first three moments; arbitrary on clouds of equal variances)."""
     r = min(A.shape[1], B.shape[1])
-    mu_a, ea, Va = _pca(A)
-    mu_b, eb, Vb = _pca(B)
-    za = (A - mu_a) @ Va[:, :r] / np.sqrt(ea[:r])
-    zb = (B - mu_b) @ Vb[:, :r] / np.sqrt(eb[:r])
-    sa = np.sign(np.mean(za**3, axis=0) + 1e-15)
-    sb = np.sign(np.mean(zb**3, axis=0) + 1e-15)
-    M = (Va[:, :r] / np.sqrt(ea[:r]) * (sa * sb)) @ (np.sqrt(eb[:r])[:, None] * Vb[:, :r].T)
-    return M, mu_b - mu_a @ M
+    wa, wb = _whiten(A, r), _whiten(B, r)
+    sa = np.sign(np.mean(wa.z**3, axis=0) + 1e-15)
+    sb = np.sign(np.mean(wb.z**3, axis=0) + 1e-15)
+    M = (wa.axes / np.sqrt(wa.var) * (sa * sb)) @ (np.sqrt(wb.var)[:, None] * wb.axes.T)
+    return M, wb.mean - wa.mean @ M
 
 
 def ica_maps(A, B, seed=0, restarts=ICA_RESTARTS):
