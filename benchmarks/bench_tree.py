@@ -17,6 +17,7 @@ Prints Markdown tables (``--out`` also writes them to a file, row by row).
 """
 import argparse
 import json
+import queue
 import multiprocessing as mp
 import resource
 import sys
@@ -124,10 +125,16 @@ def measure(kind, n, d, k, timeout=TIMEOUT):
     q = ctx.Queue()
     p = ctx.Process(target=_run, args=(kind, n, d, k, q))
     p.start()
-    try:
-        out = q.get(timeout=timeout + 120)  # + the warm-up and the data
-    except Exception:
-        out = None
+    out, deadline = None, time.monotonic() + timeout + 120  # + the warm-up and the data
+    while out is None and time.monotonic() < deadline:
+        try:
+            out = q.get(timeout=1.0)
+        except queue.Empty:
+            if not p.is_alive():  # ended: its result is in the pipe, or it failed (traceback on stderr)
+                try:
+                    out = q.get(timeout=2.0)
+                except queue.Empty:
+                    break
     p.join(timeout=5)
     if p.is_alive():
         p.kill()
@@ -136,14 +143,23 @@ def measure(kind, n, d, k, timeout=TIMEOUT):
 
 
 def _s(r):
-    return f"{r['seconds']:.2f}" if r else f"> {TIMEOUT}"
+    return f"{r['seconds']:.2f}" if r else f"> {TIMEOUT:g}"
 
 
 def _sec(r):
     return r["seconds"] if r else float("inf")
 
 
+def _ratio(peers, ours):
+    """Fastest peer over ours; every peer killed at the timeout gives a lower bound ("> 7.3x")."""
+    if not peers or not ours:
+        return "-"
+    fastest = min(peers)
+    return f"{fastest / _sec(ours):.2f}x" if np.isfinite(fastest) else f"> {TIMEOUT / _sec(ours):.1f}x"
+
+
 def main():
+    global TIMEOUT
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--k", type=int, default=15)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -151,7 +167,10 @@ def main():
     ap.add_argument("--skip", nargs="*", default=[], help="kinds not to run (e.g. hdbscan ckdtree)")
     ap.add_argument("--json", help="also write the raw rows to this file")
     ap.add_argument("--out", help="also write the tables to this Markdown file, row by row")
+    ap.add_argument("--timeout", type=float, default=TIMEOUT,
+                    help="seconds a single run may take before it is killed and reported as '> timeout'")
     args = ap.parse_args()
+    TIMEOUT = args.timeout
     # compile the numba kernels into the on-disk cache once, so no run pays for compilation
     import topotree as tt
 
@@ -178,25 +197,26 @@ def main():
     for n in args.sizes:
         slow = set()
         for d in sorted(args.dims):
-            r = {c: (None if c in slow else measure(c, n, d, args.k)) for c in kinds}
+            r = {c: (None if c in slow else measure(c, n, d, args.k, timeout=args.timeout)) for c in kinds}
             slow |= {c for c in kinds if r[c] is None}
             rows.append(dict(n=n, d=d, **r))
             ours, tom = r.get("topotree"), r.get("tomato")
             peers = [_sec(r.get(c)) for c in ("tomato", "fast_hdbscan", "hdbscan") if c in r]
-            ratio = min(peers) / _sec(ours) if peers and ours else float("nan")
+            ratio = _ratio(peers, ours)
             mem = f"{ours['peak_mb'] / tom['peak_mb']:.2f}" if ours and tom else "-"
+            cell = lambda c: _s(r[c]) if c in r else "skipped"  # noqa: E731
             lines["tree"].append(
-                f"| {n:,} | {d} | {_s(ours)} | {_s(tom)} | {_s(r.get('fast_hdbscan'))} | {_s(r.get('hdbscan'))} | "
-                f"{ratio:.2f}x | {ours['peak_mb'] if ours else float('nan'):.0f} | {tom['peak_mb'] if tom else float('nan'):.0f} | {mem} | "
+                f"| {n:,} | {d} | {cell('topotree')} | {cell('tomato')} | {cell('fast_hdbscan')} | {cell('hdbscan')} | "
+                f"{ratio} | {ours['peak_mb'] if ours else float('nan'):.0f} | {tom['peak_mb'] if tom else float('nan'):.0f} | {mem} | "
                 f"{ours['leaves'] if ours else '-'} / {tom['leaves'] if tom else '-'} |")
             kn = r.get("knn")
             peers = [_sec(r.get(c)) for c in ("faiss", "sklearn", "ckdtree") if c in r]
-            ratio = min(peers) / _sec(kn) if peers and kn else float("nan")
+            ratio = _ratio(peers, kn)
             mm = r.get("matmul")
             frac = " / ".join(f"{_sec(mm) / _sec(r.get(c)):.2f}" if mm and r.get(c) else "-"
                               for c in ("knn", "faiss", "sklearn"))
-            lines["knn"].append(f"| {n:,} | {d} | {_s(kn)} | {_s(r.get('faiss'))} | {_s(r.get('sklearn'))} | "
-                                f"{_s(r.get('ckdtree'))} | {ratio:.2f}x | {_s(mm)} | {frac} |")
+            lines["knn"].append(f"| {n:,} | {d} | {cell('knn')} | {cell('faiss')} | {cell('sklearn')} | "
+                                f"{cell('ckdtree')} | {ratio} | {cell('matmul')} | {frac} |")
             ap_ = r.get("approx")
             if ap_ and ours:
                 lines["approx"].append(

@@ -206,21 +206,51 @@ def test_knn_equals_brute_force_in_many_dims(d):
     assert np.mean(idx == ref_i) > 0.999  # ties aside
 
 
-@pytest.mark.parametrize("d", [16, 17, 40, 100])
+@pytest.mark.parametrize("d", [3, 12, 16, 17, 40, 100])
 def test_knn_method_switch_is_invisible(d, monkeypatch):
     import topotree.graph as graph
 
     X = hierarchical_mixture(3000, dim=d, n_leaves=6, seed=1).X
     results = []
-    for blocks in (False, True):
-        monkeypatch.setattr(graph, "_use_blocks", lambda n, d, k, b=blocks: b)
+    for method in ("kdtree", "blocks"):
+        monkeypatch.setattr(graph, "_search_method", lambda n, d, m=method: m)
         results.append(knn(X, 12))
     (i0, d0), (i1, d1) = results
     np.testing.assert_array_equal(i0, i1)
-    if d > graph._KDTREE_MAX_DIM:  # one distance formula above 16 dims: identical to the last bit
-        np.testing.assert_array_equal(d0, d1)
-    else:
-        np.testing.assert_allclose(d0, d1, rtol=1e-13)
+    np.testing.assert_array_equal(d0, d1)  # one distance formula per dimension: identical to the last bit
+
+
+def _manifold(n, d, seed=0):
+    """A 3-dimensional curved cloud embedded in d dims with a little noise (a KD-tree prunes well)."""
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n, 3)) * [3.0, 2.0, 1.0]
+    W = np.linalg.qr(rng.normal(size=(d, d)))[0][:, :3]
+    return np.tanh(Z) @ W.T * 4 + Z @ W.T + 0.02 * rng.normal(size=(n, d))
+
+
+def test_knn_probe_picks_by_pruning_and_stays_exact(monkeypatch):
+    # 32 dims, 25,000 points: in the probed range; a full-dimensional mixture defeats the KD-tree's
+    # pruning (the blocks take over), a 3-dimensional manifold does not (the KD-tree stays)
+    from sklearn.neighbors import NearestNeighbors
+
+    import topotree.graph as graph
+
+    used = []
+    real = graph.knn_blocks
+    for X, blocks in ((hierarchical_mixture(25_000, dim=32, n_leaves=6, seed=2).X, True), (_manifold(25_000, 32), False)):
+        assert graph._search_method(*X.shape) == "probe"
+        used.clear()
+        monkeypatch.setattr(graph, "knn_blocks", lambda *a, **kw: used.append(True) or real(*a, **kw))
+        idx, dist = knn(X, 10)
+        assert bool(used) == blocks
+        ref_d, ref_i = NearestNeighbors(n_neighbors=11, algorithm="brute").fit(X).kneighbors(X)
+        np.testing.assert_allclose(dist, ref_d[:, 1:], rtol=1e-10, atol=1e-10)
+        assert np.mean(idx == ref_i[:, 1:]) > 0.999
+        monkeypatch.setattr(graph, "_search_method", lambda n, d, m="blocks" if blocks else "kdtree": m)
+        i2, d2 = knn(X, 10)  # the probed leaves' answers equal the unprobed search's, bit for bit
+        np.testing.assert_array_equal(i2, idx)
+        np.testing.assert_array_equal(d2, dist)
+        monkeypatch.undo()
 
 
 def test_knn_blocks_certify_or_fall_back():

@@ -171,11 +171,12 @@ _FAST = {"reassoc", "contract", "arcp", "nsz"}
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
-def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k, out_d, out_i):
+def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k, out_d, out_i, work):
     """k nearest neighbours (the point itself excluded) of the points of ``leaves``.
 
     Everything is in the tree's numbering (``Xs = X[perm]``): row i of ``out_d`` (distances) and
-    ``out_i`` (indices) belongs to ``Xs[i]``, sorted by distance.
+    ``out_i`` (indices) belongs to ``Xs[i]``, sorted by distance. ``work[j]``: the number of
+    point-to-point distances leaf ``leaves[j]`` computed (how well the tree prunes here).
     """
     d = Xs.shape[1]
     for li in prange(leaves.shape[0]):
@@ -188,6 +189,7 @@ def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k, out_d, out_i):
         stack[0] = 0
         top = 1
         bound = np.inf
+        evaluated = 0
         while top > 0:
             top -= 1
             N = stack[top]
@@ -199,6 +201,7 @@ def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k, out_d, out_i):
                     worst = best_d[r, k - 1]
                     if _point_gap(lo, hi, N, Xs, q) > worst:
                         continue
+                    evaluated += end[N] - start[N]
                     for p in range(start[N], end[N]):
                         if p == q:
                             continue
@@ -230,6 +233,23 @@ def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k, out_d, out_i):
             for t in range(k):
                 out_d[s + r, t] = np.sqrt(best_d[r, t])
                 out_i[s + r, t] = best_i[r, t]
+        work[li] = evaluated
+
+
+@njit(cache=True, parallel=True, fastmath=_FAST)
+def tree_distances(Xs, idx, row0, out):
+    """``out[i, j] = |Xs[row0 + i] - Xs[idx[i, j]]|`` by :func:`query_leaves`' own distance loop
+    and floating-point flags (the same bits), for neighbours another search found."""
+    d = Xs.shape[1]
+    for i in prange(idx.shape[0]):
+        q = row0 + i
+        for t in range(idx.shape[1]):
+            p = idx[i, t]
+            dist = 0.0
+            for j in range(d):
+                diff = Xs[q, j] - Xs[p, j]
+                dist += diff * diff
+            out[i, t] = np.sqrt(dist)
 
 
 @njit(cache=True)

@@ -1,9 +1,11 @@
 """k-nearest-neighbour search and the symmetric neighbourhood graph.
 
-The search uses the fastest exact method that fits the dimension: a KD-tree queried leaf by leaf
-on all cores (``_kdtree.py``) up to 16 dimensions; above, the same tree's leaves compared with
+The search uses the fastest exact method for the data: a KD-tree queried leaf by leaf on all
+cores (``_kdtree.py``) where it prunes well, otherwise the same kind of tree's leaves compared with
 the leaves they can reach by float32 matrix products, the candidates re-ranked exactly in float64
-(``_knn_blocks.py``). Both return the tree's locality-preserving order.
+(``_knn_blocks.py``); between 10 and 32 dimensions a sample of the KD-tree's queries decides
+(``_search_method``). Both return the tree's locality-preserving order, and the distances are
+computed by one formula per dimension whichever search found the neighbours.
 """
 from __future__ import annotations
 
@@ -12,14 +14,21 @@ from numba import njit, parallel_chunksize, prange
 
 from .disjoint_set import ds_find, ds_new, ds_union
 from ._components import block_bounds, components
-from ._kdtree import build_kdtree, nearest_with_label, node_labels, query_leaves
+from ._kdtree import build_kdtree, nearest_with_label, node_labels, query_leaves, tree_distances
 from ._knn_blocks import knn_blocks
 from ._progress import progress_bar
 from ._renumber import scatter, scatter_relabel
 
-_KDTREE_MAX_DIM = 16  # the scalar KD-tree query up to here, GEMM-screened leaf blocks above (_use_blocks)
+_KDTREE_MAX_DIM = 16  # the scalar KD-tree query up to here, GEMM-screened leaf blocks above (_search_method)
 _BLOCK_BIG_LEAF_DIM = 64  # above this, the GEMM-screened search uses leaves of 256 (_block_leafsize)
 _DIFF_BYTES = 4 << 20  # memory of one block of coordinate differences in exact_distances
+# where the search is chosen by probing the KD-tree (_search_method)
+_PROBE_MIN_DIM = 10  # below, the KD-tree won every measured case
+_PROBE_MAX_DIM = 32  # above, the blocks did
+_PROBE_MIN_POINTS = 20_000  # below, the KD-tree up to 32 dims (faster in every case measured at 1e4)
+_PROBE_FRACTION = 0.005  # of the KD-tree's leaves queried to measure its pruning
+_PROBE_MIN_LEAVES = 8
+_BLOCKS_WORK = 60_000  # distances a point x dims beyond which the GEMM-screened blocks are faster
 
 
 def _leafsize(d):
@@ -76,36 +85,64 @@ def knn_local(X, k, *, progress=None):
     n, d = X.shape
     show = n >= 100_000 if progress is None else bool(progress)
     bar = progress_bar(total=n, desc="kNN", disable=not show)
-    if _use_blocks(n, d, k):
-        # many dimensions: leaves against the leaves they can reach, float32 GEMM screen, exact re-rank
+    method = _search_method(n, d)
+    if method != "blocks":
+        Xs, perm, start, end, left, right, lo, hi = build_kdtree(X, _leafsize(d))
+        tree = (Xs, start, end, left, right, lo, hi)
+        leaves = np.flatnonzero(left == -1)
+        dist = np.empty((n, k))
+        idx = np.empty((n, k), dtype=np.int64)
+        if method == "probe":
+            probed = _probe_leaves(leaves)
+            work = np.zeros(probed.shape[0], dtype=np.int64)
+            query_leaves(*tree, probed, k, dist, idx, work)
+            if work.sum() * d > _BLOCKS_WORK * (end[probed] - start[probed]).sum():
+                method = "blocks"  # the tree prunes too little here: the GEMM screen wins
+                del tree, Xs, dist, idx
+            else:
+                bar.update(int((end[probed] - start[probed]).sum()))
+                leaves = np.setdiff1d(leaves, probed, assume_unique=True)
+    if method == "blocks":
+        # leaves against the leaves they can reach, float32 GEMM screen, exact re-rank
         perm, idx, tree = knn_blocks(X, k, _block_leafsize(d), bar)
         bar.close()
-        return perm, idx, exact_distances(tree[0], perm, idx), tree
-    Xs, perm, start, end, left, right, lo, hi = build_kdtree(X, _leafsize(d))
-    leaves = np.flatnonzero(left == -1)
-    dist = np.empty((n, k))
-    idx = np.empty((n, k), dtype=np.int64)
+        return perm, idx, exact_distances(tree[0], perm, idx, tree_formula=d <= _KDTREE_MAX_DIM), tree
     n_batches = max(1, min(50, leaves.shape[0] // 64)) if show else 1  # batches only feed the bar
     for batch in np.array_split(leaves, n_batches):
         with parallel_chunksize(32):  # leaves differ in cost: hand them out in small chunks
-            query_leaves(Xs, start, end, left, right, lo, hi, batch, k, dist, idx)
+            query_leaves(*tree, batch, k, dist, idx, np.zeros(batch.shape[0], dtype=np.int64))
         bar.update(int((end[batch] - start[batch]).sum()))
     bar.close()
     if idx.size and idx.min() < 0:  # cannot happen for finite points: never pass -1 on to the kernels
         raise RuntimeError("kNN search left a neighbour list unfilled")
     if d > _KDTREE_MAX_DIM:  # one distance formula above 16 dims, whichever search found them
         dist = exact_distances(Xs, perm, idx)
-    return perm, idx, dist, (Xs, start, end, left, right, lo, hi)
+    return perm, idx, dist, tree
 
 
-def _use_blocks(n, d, k):
-    """Whether the GEMM-screened leaf blocks beat the scalar KD-tree query. Measured side by side
-    on the benchmark's mixtures (k = 15, 2 shared cores): the two are within noise at 16-24 dims
-    for 1e4 points (0.40 / 0.48 s at 16, 0.34 / 0.28 s at 24), the blocks 1.2-2.3x faster at
-    24-64 dims for 1e5 points and 1.5-1.9x at 64-128 for 1e4; so the switch is where the
-    distance formula changes anyway (up to 16 dims the KD-tree's own, pinned by the golden
-    outputs)."""
-    return d > _KDTREE_MAX_DIM
+def _search_method(n, d):
+    """Which exact search: ``"kdtree"`` (the scalar KD-tree query), ``"blocks"`` (GEMM-screened
+    leaf blocks) or ``"probe"`` (the KD-tree on a sample of its leaves first; the blocks take over
+    where it evaluates more than ``_BLOCKS_WORK / d`` distances a point).
+
+    Which one wins depends on the data, not only on its size: measured side by side (k = 15,
+    2 cores) on the benchmark's full-dimensional mixtures and on a 4-dimensional manifold embedded
+    with noise, at 1e4-1e5 points and 8-32 dims, the blocks are 1.1-3.1x faster wherever the
+    KD-tree computes more than ~60,000 / d distances a point (mixtures from 10 dims at 1e5 points,
+    2.3x at 1e5 x 16) and 1.1-2.9x slower below (the manifold up to 32 dims, anything in 8 dims,
+    every case at 1e4 points); above 32 dims the blocks won everywhere measured, and a sample's
+    KD-tree queries would cost more there than they could save."""
+    if d > _PROBE_MAX_DIM:
+        return "blocks"
+    if n < _PROBE_MIN_POINTS or d < _PROBE_MIN_DIM:
+        return "kdtree"
+    return "probe"
+
+
+def _probe_leaves(leaves):
+    """A fixed pseudo-random sample of the leaves (the choice of method is reproducible)."""
+    m = min(leaves.shape[0], max(_PROBE_MIN_LEAVES, int(round(_PROBE_FRACTION * leaves.shape[0]))))
+    return np.sort(np.random.default_rng(0).choice(leaves, m, replace=False))
 
 
 def knn_approx(X, k, *, seed=0):
@@ -163,17 +200,22 @@ def _drop_self_or_last(found, out):
             c += 1
 
 
-def exact_distances(Xs, perm, idx):
+def exact_distances(Xs, perm, idx, tree_formula=False):
     """Distances ``|Xs[i] - Xs[idx[i, j]]|`` (one numpy reduction, the same on every path above
-    16 dimensions, so the method never shows in the last bits), rows reordered by distance, ties
-    by the caller's index ``perm[idx]``; ``idx`` is reordered in place."""
+    16 dimensions, so the method never shows in the last bits; ``tree_formula``: the KD-tree
+    query's own loop instead, as up to 16 dimensions), rows reordered by distance, ties by the
+    caller's index ``perm[idx]``; ``idx`` is reordered in place."""
     n, k = idx.shape
     dist = np.empty((n, k))
     block = max(1, _DIFF_BYTES // (8 * k * Xs.shape[1]))
     for lo in range(0, n, block):
         hi = min(n, lo + block)
-        diff = Xs[lo:hi, None, :] - Xs[idx[lo:hi]]
-        dd = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        if tree_formula:
+            dd = np.empty((hi - lo, k))
+            tree_distances(Xs, idx[lo:hi], lo, dd)
+        else:
+            diff = Xs[lo:hi, None, :] - Xs[idx[lo:hi]]
+            dd = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
         o = np.lexsort((perm[idx[lo:hi]], dd), axis=-1)
         dist[lo:hi] = np.take_along_axis(dd, o, axis=1)
         idx[lo:hi] = np.take_along_axis(idx[lo:hi], o, axis=1)
