@@ -19,7 +19,7 @@ from ._knn_blocks import knn_blocks
 from ._progress import progress_bar
 from ._renumber import scatter, scatter_relabel
 
-_KDTREE_MAX_DIM = 16  # the scalar KD-tree query up to here, GEMM-screened leaf blocks above (_search_method)
+_KDTREE_MAX_DIM = 16  # up to here distances by the KD-tree query's own loop, whichever search ran (_search_method)
 _BLOCK_BIG_LEAF_DIM = 64  # above this, the GEMM-screened search uses leaves of 256 (_block_leafsize)
 _DIFF_BYTES = 4 << 20  # memory of one block of coordinate differences in exact_distances
 # where the search is chosen by probing the KD-tree (_search_method)
