@@ -40,7 +40,13 @@ docs: $(STAMP)
 min-deps:
 	PYTHON=$(PYTHON) .ci/min-deps
 
-bench: $(STAMP)
+# the peers of benchmarks/bench_tree.py (the `bench` extra: pynndescent, faiss-cpu, fast_hdbscan, hdbscan)
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/bench_tree.py
 
 clean:

@@ -1,6 +1,7 @@
 """Neighbourhood agreement, its refinement, the trust and the global search of align."""
 
 import importlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -118,6 +119,10 @@ def test_align_warns_when_the_target_has_no_structure():
         bad = tt.align(m.X, noise)
     assert caught[0].filename == __file__
     assert bad.trust < 0.4 and bad.info["trust"].score == bad.trust
+    # before warning, the search escalated every round it may (more starts: geodesic GW)
+    params = importlib.import_module("topotree.align._params")
+    assert bad.info["search"]["escalations"] == params.ESCALATION_ROUNDS
+    assert any(o.startswith("gw-geodesic") for o in bad.info["search"]["origins"])
 
 
 def test_search_trees_is_the_tree_pipeline_alone():
@@ -155,7 +160,7 @@ def test_search_reports_its_gromov_wasserstein_metrics_and_bent_candidates():
     assert any(o.startswith("gw-hops") for o in origins) and any(o.startswith("gw-euclidean") for o in origins)
     assert any(o.endswith("+bent") for o in origins)
     assert len(origins) == len(al.info["search"]["agreements"])
-    assert al.trust > 0.4
+    assert al.trust > 0.4 and al.info["search"]["escalations"] == 0  # trusted: no escalation
 
 
 def test_a_map_of_the_same_basin_is_no_rival_a_map_that_matches_other_points_is():
@@ -221,3 +226,29 @@ def test_the_search_straightens_its_choice_towards_the_oracle_and_says_so(monkey
     plain = tt.align(A, B)
     assert not plain.info["search"]["straightened"]
     assert err(al) < err(plain)
+
+
+def test_escalation_only_adds_candidates_and_replaces_the_choice_only_by_more_than_a_near_tie(monkeypatch):
+    # escalation forced on a pair the first round already solves: the first round's candidates
+    # are kept as they were, geodesic starts are added, and the answer changes only if an added
+    # candidate agrees better by more than a near-tie
+    search_mod = importlib.import_module("topotree.align._search")
+    params = importlib.import_module("topotree.align._params")
+    m, M, t = _pair(7, n=800)
+    B = m.sample(800, seed=8)[0] @ M + t
+    monkeypatch.setattr(search_mod, "ESCALATION_ROUNDS", 0)
+    first = tt.align(m.X, B).info["search"]
+    monkeypatch.setattr(search_mod, "ESCALATION_ROUNDS", params.ESCALATION_ROUNDS)
+    monkeypatch.setattr(search_mod, "ESCALATE_BELOW", 1.01)  # never trusted enough: every round runs
+    esc = tt.align(m.X, B)
+    found = esc.info["search"]
+    n = len(first["origins"])
+    assert found["escalations"] == params.ESCALATION_ROUNDS
+    assert found["origins"][:n] == first["origins"] and found["agreements"][:n] == first["agreements"]
+    assert any(o.startswith("gw-geodesic") for o in found["origins"][n:])
+    chosen = found["origins"].index(found["origin"])
+    cal = esc.info["trust"]
+    if chosen >= n:
+        assert found["agreements"][chosen] > max(first["agreements"]) + params.AGREEMENT_TIE * (cal.ceiling - cal.null) - 1e-12
+    else:
+        assert found["origin"] == first["origin"]

@@ -92,3 +92,20 @@ def test_quantise_subsamples_the_graph_keeping_every_cluster(monkeypatch):
     assert q.distances.shape == (60, 60) and np.isfinite(q.distances).all() and q.distances.max() == 1.0
     assert np.all(q.distances[~np.eye(60, dtype=bool)] > 0)  # every cluster had a member in the graph
     assert abs(q.masses.sum() - 1.0) < 1e-12
+
+
+@pytest.mark.parametrize("metric", sorted(cd.POINT_DISTANCES))
+def test_quantisations_sharing_a_cache_give_exactly_the_distances_computed_afresh(metric, monkeypatch):
+    # the cache holds the distances between the cloud's points; each quantisation's clusters are
+    # means over them. Reused only where the graph spans every row (not for a subsampled graph)
+    X = hierarchical_mixture(600, dim=3, n_leaves=5, seed=6).X
+    cache = {}
+    for seed, k in ((0, 30), (1, 45), (2, 30)):
+        fresh = gw_starts._quantise(X, k, metric, seed=seed, n_init=1)
+        cached = gw_starts._quantise(X, k, metric, seed=seed, n_init=1, cache=cache)
+        assert np.array_equal(fresh.distances, cached.distances) and np.array_equal(fresh.centres, cached.centres)
+    assert set(cache) == {metric} and cache[metric].shape == (600, 600)
+    monkeypatch.setattr(gw_starts, "GRAPH_POINTS", 200)  # a subsampled graph: nothing cached, still right
+    small = {}
+    q = gw_starts._quantise(X, 30, metric, seed=0, n_init=1, cache=small)
+    assert not small and np.array_equal(q.distances, gw_starts._quantise(X, 30, metric, seed=0, n_init=1).distances)

@@ -59,7 +59,11 @@ def align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, tree_a
     (``info["search"]["straightened"]`` says which). The result's ``trust`` (in [0, 1], the same meaning on every
     data set) places the agreement between maps that only match the first two moments (0) and B
     against a disjoint half of itself (1), and asks the map to beat every substantially different
-    candidate; below 0.4 an :class:`AlignmentWarning` says that nothing reliable was found.
+    candidate; below 0.4 the search first *escalates* (up to two more rounds of Gromov-Wasserstein
+    starts, geodesic distances through the kNN graph on fresh k-means quantisations, refined and
+    bent like the first; ``info["search"]["escalations"]`` counts them, and an added candidate
+    replaces the choice only by agreeing better by more than a near-tie), and if the trust stays
+    below 0.4 an :class:`AlignmentWarning` says that nothing reliable was found.
     Where agreement cannot judge (B's neighbourhoods are not reproducible: B against a half of
     itself agrees no better than a moment-only map, as in many-dimensional blobs or latents that
     barely carry classes), the tree pipeline's map competes with maps from the moments alone

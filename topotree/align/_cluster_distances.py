@@ -43,10 +43,11 @@ from scipy.spatial.distance import cdist
 
 from ._params import GRAPH_K
 
-__all__ = ["CLUSTER_DISTANCES", "euclidean", "hops", "geodesic"]
+__all__ = ["CLUSTER_DISTANCES", "POINT_DISTANCES", "euclidean", "hops", "geodesic", "hop_counts", "graph_lengths",
+           "member_means"]
 
 
-def _member_means(D, labels, k):
+def member_means(D, labels, k):
     """Mean of D over every pair (member of i, member of j); zero diagonal."""
     P = np.zeros((D.shape[0], k))
     P[np.arange(D.shape[0]), labels] = 1.0
@@ -76,16 +77,28 @@ def euclidean(X, labels, centres):
     return np.sqrt(np.maximum(cdist(centres, centres, "sqeuclidean"), 0.0))
 
 
+def hop_counts(X):
+    """Number of kNN-graph edges between every two rows of X."""
+    return shortest_path(_graph(X, weighted=False), directed=False, unweighted=True)
+
+
+def graph_lengths(X):
+    """Shortest-path length through the kNN graph between every two rows of X."""
+    return shortest_path(_graph(X, weighted=True), directed=False)
+
+
 def hops(X, labels, centres):
     """Mean number of kNN-graph edges between the clusters' members (rows of X labelled by
     ``labels``; every cluster must have one)."""
-    D = shortest_path(_graph(X, weighted=False), directed=False, unweighted=True)
-    return _member_means(D, labels, centres.shape[0])
+    return member_means(hop_counts(X), labels, centres.shape[0])
 
 
 def geodesic(X, labels, centres):
     """Mean shortest-path length through the kNN graph between the clusters' members."""
-    return _member_means(shortest_path(_graph(X, weighted=True), directed=False), labels, centres.shape[0])
+    return member_means(graph_lengths(X), labels, centres.shape[0])
 
 
 CLUSTER_DISTANCES = {"euclidean": euclidean, "hops": hops, "geodesic": geodesic}
+# the metrics that are means over pairs of points, by the distances between the points: the same
+# cloud quantised again (another k-means run) reuses them
+POINT_DISTANCES = {"hops": hop_counts, "geodesic": graph_lengths}

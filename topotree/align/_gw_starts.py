@@ -25,7 +25,7 @@ import numpy as np
 
 from .._pot import import_pot
 from .._procrustes import fit_map
-from ._cluster_distances import CLUSTER_DISTANCES
+from ._cluster_distances import CLUSTER_DISTANCES, POINT_DISTANCES, member_means
 from ._params import GRAPH_POINTS, GW_KMEANS_INIT, GW_KMEANS_POINTS, GW_MAX_ITER, GW_PLANS
 
 __all__ = ["GWPlan", "GWStart", "centroid_gw_maps"]
@@ -61,10 +61,12 @@ class _Quantised(NamedTuple):
     distances: np.ndarray
 
 
-def _quantise(X, k, metric, seed, n_init=GW_KMEANS_INIT):
+def _quantise(X, k, metric, seed, n_init=GW_KMEANS_INIT, cache=None):
     """k-means (best of ``n_init`` starts) on at most GW_KMEANS_POINTS rows; the distances on at
     most GRAPH_POINTS of them, drawn per cluster in proportion to its size (every cluster keeps a
-    member)."""
+    member). ``cache``: a dict for this cloud; where the distances are taken over every row of X
+    (at most GRAPH_POINTS rows), the distances between its points are kept there by metric and
+    reused by the next quantisation (the same numbers: only the clusters change)."""
     from sklearn.cluster import KMeans  # heavy: imported on first use
 
     rng = np.random.default_rng(seed)
@@ -76,16 +78,23 @@ def _quantise(X, k, metric, seed, n_init=GW_KMEANS_INIT):
         quota = np.maximum(1, np.round(counts * (GRAPH_POINTS / Xf.shape[0]))).astype(int)
         keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), min(quota[c], counts[c]),
                                                   replace=False) for c in range(k) if counts[c]]))
-    D = CLUSTER_DISTANCES[metric](Xf[keep], labels[keep], km.cluster_centers_)
+    if cache is not None and metric in POINT_DISTANCES and Xf is X and keep.size == X.shape[0]:
+        if metric not in cache:
+            cache[metric] = POINT_DISTANCES[metric](X)
+        D = member_means(cache[metric], labels, k)
+    else:
+        D = CLUSTER_DISTANCES[metric](Xf[keep], labels[keep], km.cluster_centers_)
     return _Quantised(km.cluster_centers_, counts / Xf.shape[0], D / (D.max() or 1.0))
 
 
-def centroid_gw_maps(A, B, kind, allow_reflection=True, ridge=0.0, seed=0, plans=GW_PLANS):
+def centroid_gw_maps(A, B, kind, allow_reflection=True, ridge=0.0, seed=0, plans=GW_PLANS, caches=None):
     """Candidate maps (:class:`GWStart`), best GW loss first within each k-means run of each plan
-    (a :class:`GWPlan` or a tuple of its fields)."""
+    (a :class:`GWPlan` or a tuple of its fields). ``caches``: a pair of dicts, A's and B's
+    distances between points (see ``_quantise``), to share them with later calls on the same clouds."""
     ot = import_pot()
     out = []
     run = 0  # every k-means run its own seed
+    cache_a, cache_b = caches if caches is not None else ({}, {})  # each cloud's distances between points
     for plan in map(GWPlan._make, plans):
         for _ in range(plan.runs):
             j, run = run, run + 1
@@ -95,8 +104,8 @@ def centroid_gw_maps(A, B, kind, allow_reflection=True, ridge=0.0, seed=0, plans
             rng = np.random.default_rng(seed + j)
             # a plan of several runs wants their variety: one k-means start each
             n_init = GW_KMEANS_INIT if plan.runs == 1 else 1
-            (Ca, wa, Da), (Cb, wb, Db) = (_quantise(A, k, plan.metric, seed + j, n_init),
-                                          _quantise(B, k, plan.metric, seed + j, n_init))
+            (Ca, wa, Da), (Cb, wb, Db) = (_quantise(A, k, plan.metric, seed + j, n_init, cache_a),
+                                          _quantise(B, k, plan.metric, seed + j, n_init, cache_b))
             found = []
             for s in range(plan.solves):
                 # the product coupling, then random vertices of the transport polytope mixed with it

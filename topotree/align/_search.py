@@ -1,7 +1,9 @@
 """The global search of ``align`` (``search="auto"``): candidate maps from the matched trees and from
 Gromov-Wasserstein starts on k-means clusters (Euclidean and kNN-graph hop distances), each refined
 by neighbourhood agreement, the best distinct ones bent through a smooth warp (``_bend``), the most
-agreeing one kept, with its calibrated trust.
+agreeing one kept, with its calibrated trust. While that trust is below the warning level, the
+search escalates: more starts from further quantisations (geodesic distances), refined and bent the
+same way (the true map's basin may be reached from one quantisation in several).
 
 Trees alone fail on the latents of ordinary non-linear networks when their leaves do not follow
 the classes (few, impure leaves: a wrong leaf map and anchors fitted to the wrong thing); GW on
@@ -32,6 +34,11 @@ from ._params import (
     BEND_CANDIDATES,
     DIFFERENT_MAP,
     ENERGY_DISTANCE_POINTS,
+    ESCALATE_BELOW,
+    ESCALATION_PLANS,
+    ESCALATION_ROUNDS,
+    ESCALATION_SEED_STRIDE,
+    GW_PLANS,
     MANY_DIMS,
     SAME_ANSWER,
     TRUST_WARN,
@@ -59,34 +66,33 @@ def search(A, B, tree_a, tree_b, opts):
     Alignment (see module doc)."""
     tree_als = _tree_alignments(A, B, tree_a, tree_b, opts)
     ctx = AgreementContext.for_clouds(A, B, seed=opts.seed)
-
-    def polish(M, t, agreement):
-        return bend(ctx, M, t, agreement, opts.transform, opts.allow_reflection, opts.ridge, seed=opts.seed)
-
     cal = calibrate(ctx, opts.transform, opts.allow_reflection, opts.ridge, seed=opts.seed)
     if cal.span < AGREEMENT_MIN_SPAN:
         return _unjudged(A, B, tree_als, cal, opts)
     fitted = [_Row(ctx.agreement(al.matrix, al.offset), "trees-" + str(al.info.get("density_a")), al.matrix,
                    al.offset, al.scale, i) for i, al in enumerate(tree_als)]
-    starts = [(r.M, r.t, r.origin, r.tree) for r in fitted]
-    starts += [(g.M, g.t, "gw-" + g.metric, None) for g in centroid_gw_maps(A, B, opts.transform, opts.allow_reflection,
-                                                                             opts.ridge, seed=opts.seed)]
+    caches = ({}, {})  # the clouds' graph distances, shared by every round of starts
+    starts = [(r.M, r.t, r.origin, r.tree) for r in fitted] + _gw_starts(A, B, opts, GW_PLANS, opts.seed, caches)
     # the trees' own maps first (as fitted: anchors, ICP), then every candidate refined, then the
     # best distinct ones bent
-    rows = fitted + [_Row(ag, origin + "+refined", M2, t2, s2, tree) for M, t, origin, tree in starts
-                     for M2, t2, s2, ag in [refine_by_agreement(ctx, M, t, opts.transform, opts.allow_reflection,
-                                                                opts.ridge)]]
-    rows += [_Row(ag, r.origin + "+bent", M2, t2, s2, r.tree) for r in _distinct_best(ctx, rows, BEND_CANDIDATES)
-             for M2, t2, s2, ag in [polish(r.M, r.t, r.agreement)]]
-    # near-ties (within AGREEMENT_TIE of the calibrated span) go to the earliest candidate: the
-    # trees' maps come first, and they fit the clusters' own anchors and shapes
-    top = max(r.agreement for r in rows)
-    best = next(i for i, r in enumerate(rows) if r.agreement >= top - AGREEMENT_TIE * cal.span)
+    rows = fitted + _refined(ctx, starts, opts)
+    rows += _bent(ctx, rows, opts)
+    best, tr = _judge(ctx, cal, rows)
+    # escalation: while the best map is not trusted, more starts from further quantisations (the
+    # true map's basin may be reached from one quantisation in several); a later candidate wins
+    # only by more than a near-tie, so a trusted answer is never replaced by an equal one
+    escalations = 0
+    while tr.score < ESCALATE_BELOW and escalations < ESCALATION_ROUNDS:
+        escalations += 1
+        seed = opts.seed + ESCALATION_SEED_STRIDE * escalations
+        new = _refined(ctx, _gw_starts(A, B, opts, ESCALATION_PLANS, seed, caches), opts)
+        rows += new + _bent(ctx, new, opts)
+        best, tr = _judge(ctx, cal, rows)
     row = rows[best]
-    tr = trust(cal, row.agreement, _rival(ctx, rows, best))
     straight = _straightened(A, B, ctx, row, opts)
     info = dict(search=dict(origin=row.origin, agreements=tuple(r.agreement for r in rows),
-                            origins=tuple(r.origin for r in rows), straightened=straight is not None), trust=tr)
+                            origins=tuple(r.origin for r in rows), straightened=straight is not None,
+                            escalations=escalations), trust=tr)
     row = straight or row
     if best < len(tree_als) and straight is None:  # a tree map itself
         al = tree_als[best]
@@ -108,6 +114,36 @@ def search(A, B, tree_a, tree_b, opts):
                       "may share no structure, or several different maps fit about as well", AlignmentWarning,
                       stacklevel=user_stacklevel())
     return al
+
+
+def _gw_starts(A, B, opts, plans, seed, caches=None):
+    """Refinement starts (M, t, origin, None) from Gromov-Wasserstein between k-means clusters
+    (``caches``: see ``centroid_gw_maps``)."""
+    return [(g.M, g.t, "gw-" + g.metric, None)
+            for g in centroid_gw_maps(A, B, opts.transform, opts.allow_reflection, opts.ridge, seed=seed, plans=plans,
+                                      caches=caches)]
+
+
+def _refined(ctx, starts, opts):
+    """Every start refined by agreement, as rows (origin + "+refined")."""
+    return [_Row(ag, origin + "+refined", M2, t2, s2, tree) for M, t, origin, tree in starts
+            for M2, t2, s2, ag in [refine_by_agreement(ctx, M, t, opts.transform, opts.allow_reflection, opts.ridge)]]
+
+
+def _bent(ctx, rows, opts):
+    """The BEND_CANDIDATES best distinct rows, bent (origin + "+bent")."""
+    return [_Row(ag, r.origin + "+bent", M2, t2, s2, r.tree) for r in _distinct_best(ctx, rows, BEND_CANDIDATES)
+            for M2, t2, s2, ag in [bend(ctx, r.M, r.t, r.agreement, opts.transform, opts.allow_reflection,
+                                        opts.ridge, seed=opts.seed)]]
+
+
+def _judge(ctx, cal, rows):
+    """(position of the chosen row, its Trust): the highest agreement, near-ties (within
+    AGREEMENT_TIE of the calibrated span) to the earliest row (the trees' maps come first, and
+    they fit the clusters' own anchors and shapes)."""
+    top = max(r.agreement for r in rows)
+    best = next(i for i, r in enumerate(rows) if r.agreement >= top - AGREEMENT_TIE * cal.span)
+    return best, trust(cal, rows[best].agreement, _rival(ctx, rows, best))
 
 
 def _unjudged(A, B, tree_als, cal, opts):
