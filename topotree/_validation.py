@@ -135,6 +135,13 @@ MAX_SEED = 2**63 - 1
 SKLEARN_MAX_SEED = 2**32 - 1  # scikit-learn's random_state takes no larger seed
 
 
+def sklearn_seed(seed):
+    """A seed derived by an offset (``seed + j``, each run its own) brought back into
+    scikit-learn's range [0, SKLEARN_MAX_SEED], wrapping around: a user's seed near the top of
+    the range must not fail in the second run."""
+    return int(seed) % (SKLEARN_MAX_SEED + 1)
+
+
 def check_seed(seed, name="seed", allow_none=True, allow_generator=False, high=MAX_SEED):
     """A seed: None (if allowed), an int in [0, high] (numpy ints too), or a numpy Generator."""
     if seed is None and allow_none:

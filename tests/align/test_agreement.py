@@ -252,3 +252,18 @@ def test_escalation_only_adds_candidates_and_replaces_the_choice_only_by_more_th
         assert found["agreements"][chosen] > max(first["agreements"]) + params.AGREEMENT_TIE * (cal.ceiling - cal.null) - 1e-12
     else:
         assert found["origin"] == first["origin"]
+
+
+@pytest.mark.parametrize("case", ["unjudged", "judged"])
+def test_the_largest_seed_align_accepts_reaches_every_run_of_scikit_learn(case):
+    # runs derive their seeds by offsets (seed + j): at the top of the accepted range they wrap
+    # around instead of failing in scikit-learn (FastICA of the moment maps, k-means of the GW starts)
+    if case == "unjudged":
+        X = hierarchical_mixture(600, dim=2, n_leaves=4, seed=1).X
+        with pytest.warns(AlignmentWarning, match="could not verify"):
+            al = tt.align(X, X @ np.array([[0.0, 1.0], [-1.0, 0.0]]), seed=2**32 - 1)
+        assert al.info["search"]["unjudged"]
+    else:
+        m = hierarchical_mixture(800, dim=4, n_leaves=5, seed=3)
+        al = tt.align(m.X, m.sample(800, seed=4)[0], seed=2**32 - 1)
+        assert al.trust > 0.4 and any(o.startswith("gw-hops") for o in al.info["search"]["origins"])

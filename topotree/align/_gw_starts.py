@@ -25,6 +25,7 @@ import numpy as np
 
 from .._pot import import_pot
 from .._procrustes import fit_map
+from .._validation import sklearn_seed
 from ._cluster_distances import CLUSTER_DISTANCES, POINT_DISTANCES, member_means
 from ._params import GRAPH_POINTS, GW_KMEANS_INIT, GW_KMEANS_POINTS, GW_MAX_ITER, GW_PLANS
 
@@ -71,7 +72,7 @@ def _quantise(X, k, metric, seed, n_init=GW_KMEANS_INIT, cache=None):
 
     rng = np.random.default_rng(seed)
     Xf = X[rng.choice(X.shape[0], GW_KMEANS_POINTS, replace=False)] if X.shape[0] > GW_KMEANS_POINTS else X
-    km = KMeans(k, n_init=n_init, random_state=seed).fit(Xf)
+    km = KMeans(k, n_init=n_init, random_state=sklearn_seed(seed)).fit(Xf)
     labels, counts = km.labels_, np.bincount(km.labels_, minlength=k)
     keep = np.arange(Xf.shape[0])
     if metric != "euclidean" and Xf.shape[0] > GRAPH_POINTS:

@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .._validation import sklearn_seed
 from ._params import ICA_MAX_ITER, ICA_QUANTILES, ICA_RESTARTS
 
 __all__ = ["MomentMap", "moment_map", "ica_maps"]
@@ -101,8 +102,8 @@ def ica_maps(A, B, seed=0, restarts=ICA_RESTARTS):
     for s in range(restarts):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            Ua = FastICA(whiten=False, random_state=seed + s, max_iter=ICA_MAX_ITER).fit(wa.z).components_.T
-            Ub = FastICA(whiten=False, random_state=seed + s, max_iter=ICA_MAX_ITER).fit(wb.z).components_.T
+            Ua = FastICA(whiten=False, random_state=sklearn_seed(seed + s), max_iter=ICA_MAX_ITER).fit(wa.z).components_.T
+            Ub = FastICA(whiten=False, random_state=sklearn_seed(seed + s), max_iter=ICA_MAX_ITER).fit(wb.z).components_.T
         Qa, Qb = np.quantile(wa.z @ Ua, q, axis=0), np.quantile(wb.z @ Ub, q, axis=0)  # (quantiles, r)
         # W1 between component i of A (or its mirror: quantiles reversed and negated) and j of B
         plus = np.abs(Qa[:, :, None] - Qb[:, None, :]).mean(axis=0)

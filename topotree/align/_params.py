@@ -82,9 +82,9 @@ SAME_ANSWER = 0.5
 # counts reach the true map's basin on pairs of differently built networks where Euclidean distances
 # do not, but from one quantisation in three or four: hence several runs of few solves each
 GW_PLANS = (("euclidean", 40, 1, 60, 8), ("euclidean", 80, 1, 60, 8), ("hops", 80, 3, 10, 2), ("hops", 120, 3, 10, 2))
-# escalation: while the chosen map's trust is below ESCALATE_BELOW (where align would warn), up to ESCALATION_ROUNDS more rounds
-# of starts, each from ESCALATION_PLANS with fresh k-means seeds (ESCALATION_SEED_STRIDE apart, beyond
-# the runs of GW_PLANS). Geodesic distances through the kNN graph reach the true map's basin on pairs
+# escalation: while the chosen map's trust is below ESCALATE_BELOW (where align would warn), up to
+# ESCALATION_ROUNDS more rounds of starts, each from ESCALATION_PLANS with fresh k-means seeds
+# (ESCALATION_SEED_STRIDE apart, beyond the runs of GW_PLANS). Geodesic distances through the kNN graph reach the true map's basin on pairs
 # where hops and Euclidean distances did not (digits VAEs: about one run in three)
 ESCALATE_BELOW = TRUST_WARN
 ESCALATION_ROUNDS = 2
