@@ -90,22 +90,46 @@ def test_quantise_subsamples_the_graph_keeping_every_cluster(monkeypatch):
     X = hierarchical_mixture(3000, dim=4, n_leaves=5, seed=4).X
     q = gw_starts._quantise(X, 60, "hops", seed=0)
     assert q.distances.shape == (60, 60) and np.isfinite(q.distances).all() and q.distances.max() == 1.0
-    assert np.all(q.distances[~np.eye(60, dtype=bool)] > 0)  # every cluster had a member in the graph
     assert abs(q.masses.sum() - 1.0) < 1e-12
+    # 200 graph rows for 60 clusters: some clusters have no member there and are represented by
+    # the graph row nearest their centre; every cluster is still at a distance from the others
+    assert (q.distances[~np.eye(60, dtype=bool)] > 0).mean() > 0.99
+
+
+def test_a_cluster_with_no_member_takes_the_row_nearest_its_centre():
+    D = np.array([[0.0, 1.0, 4.0], [1.0, 0.0, 2.0], [4.0, 2.0, 0.0]])
+    labels = np.array([0, 0, 1])  # cluster 2 has no member; row 1 stands in for it
+    out = cd.member_means(D, labels, 3, {2: 1})
+    assert np.allclose(out, [[0.0, 3.0, 0.5], [3.0, 0.0, 2.0], [0.5, 2.0, 0.0]])
 
 
 @pytest.mark.parametrize("metric", sorted(cd.POINT_DISTANCES))
 def test_quantisations_sharing_a_cache_give_exactly_the_distances_computed_afresh(metric, monkeypatch):
     # the cache holds the distances between the cloud's points; each quantisation's clusters are
-    # means over them. Reused only where the graph spans every row (not for a subsampled graph)
+    # means over them
     X = hierarchical_mixture(600, dim=3, n_leaves=5, seed=6).X
     cache = {}
     for seed, k in ((0, 30), (1, 45), (2, 30)):
         fresh = gw_starts._quantise(X, k, metric, seed=seed, n_init=1)
         cached = gw_starts._quantise(X, k, metric, seed=seed, n_init=1, cache=cache)
         assert np.array_equal(fresh.distances, cached.distances) and np.array_equal(fresh.centres, cached.centres)
-    assert set(cache) == {metric} and cache[metric].shape == (600, 600)
-    monkeypatch.setattr(gw_starts, "GRAPH_POINTS", 200)  # a subsampled graph: nothing cached, still right
-    small = {}
-    q = gw_starts._quantise(X, 30, metric, seed=0, n_init=1, cache=small)
-    assert not small and np.array_equal(q.distances, gw_starts._quantise(X, 30, metric, seed=0, n_init=1).distances)
+    assert set(cache) == {"rows", metric} and cache[metric].shape == (600, 600)
+
+
+@pytest.mark.parametrize("metric", sorted(cd.POINT_DISTANCES))
+def test_a_subsampled_graph_is_drawn_once_per_cloud_and_shared(metric, monkeypatch):
+    # beyond GRAPH_POINTS rows the graph is a sample, drawn by the first quantisation and reused
+    # by the next ones (fresh k-means clusters, the same graph rows)
+    monkeypatch.setattr(gw_starts, "GRAPH_POINTS", 200)
+    X = hierarchical_mixture(600, dim=3, n_leaves=5, seed=6).X
+    cache = {}
+    first = gw_starts._quantise(X, 20, metric, seed=0, n_init=1, cache=cache)
+    assert np.array_equal(first.distances, gw_starts._quantise(X, 20, metric, seed=0, n_init=1).distances)
+    rows = cache["rows"]
+    assert rows.shape == (200,) and np.unique(rows).size == 200 and cache[metric].shape == (200, 200)
+    second = gw_starts._quantise(X, 15, metric, seed=1, n_init=1, cache=cache)
+    assert cache["rows"] is rows
+    labels = np.argmin(cdist(X[rows], second.centres, "sqeuclidean"), axis=1)
+    assert np.bincount(labels, minlength=15).min() > 0  # no stand-ins in this case: a plain mean
+    expect = cd.CLUSTER_DISTANCES[metric](X[rows], labels, second.centres)
+    assert np.allclose(second.distances, expect / expect.max(), rtol=1e-12)

@@ -13,6 +13,14 @@ Refinement is iterative self-learning: match by OT, weight every matched pair by
 agreement (its neighbours' partners among its partner's neighbours), refit the map on the
 weighted pairs, keep the best agreement seen (a few non-improving rounds allowed).
 
+Separated clusters (both clouds' kNN graphs fall apart into several substantial components) are
+agreement's blind spot: any bijection between the components keeps every neighbourhood, and an
+affine map in d dims can realise any arrangement of up to d + 1 clusters. There candidates are
+judged by distance consistency instead: the rank correlation between the distances of A's points
+and those of their OT partners in B, which sees how the clusters are arranged (and, like
+agreement, ignores every similarity transform of either cloud); the trust is read on its own
+null and ceiling.
+
 Trust places the agreement between a null (maps that only match the first two moments, with a
 random rotation, refined the same way as the candidates) and a ceiling (two disjoint halves of B matched by the identity: what
 sampling alone leaves), so 1 means "as consistent as B with itself" and 0 "no better than moments";
@@ -25,14 +33,20 @@ Artetxe, M., Labaka, G. and Agirre, E. (2018). A robust self-learning method for
 unsupervised cross-lingual mappings of word embeddings. ACL (self-learning from a matching).
 Grave, E., Joulin, A. and Berthet, Q. (2019). Unsupervised alignment of embeddings with
 Wasserstein Procrustes. AISTATS. Venna, J. and Kaski, S. (2001). Neighborhood preservation in
-nonlinear projection methods. ICANN (neighbourhood preservation as a score).
+nonlinear projection methods. ICANN (neighbourhood preservation as a score). Memoli, F. (2011).
+Gromov-Wasserstein distances and the metric approach to object matching. Found. Comput. Math. 11
+(a matching judged by how well it keeps distances).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
+from scipy.spatial.distance import cdist, pdist
+from scipy.stats import rankdata
 
 from .._pot import import_pot
 from .._procrustes import fit_map, sqrtm
@@ -43,15 +57,27 @@ from ._params import (
     NULL_ROTATIONS,
     REFINE_PATIENCE,
     REFINE_ROUNDS,
+    SEPARATED_COMPONENTS,
+    SEPARATED_SHARE,
     UNIQUE_GAP,
     WEIGHT_FLOOR,
 )
 
-__all__ = ["AgreementContext", "refine_by_agreement", "Calibration", "calibrate", "Trust", "trust"]
+__all__ = ["AgreementContext", "refine_by_agreement", "Calibration", "calibrate", "calibrate_consistency", "Trust",
+           "trust"]
 
 
 def _knn(X, k):
     return cKDTree(X).query(X, k + 1)[1][:, 1:]
+
+
+def _substantial_components(neighbours):
+    """Connected components of a kNN graph (``neighbours``: each row's neighbour indices) holding at
+    least SEPARATED_SHARE of its points."""
+    m, k = neighbours.shape
+    G = csr_matrix((np.ones(m * k), (np.repeat(np.arange(m), k), neighbours.ravel())), shape=(m, m))
+    labels = connected_components(G, directed=False)[1]
+    return int(np.sum(np.bincount(labels) >= SEPARATED_SHARE * m))
 
 
 class AgreementContext:
@@ -65,9 +91,15 @@ class AgreementContext:
         self.k = int(min(k, m - 1, B_sub.shape[0] - 1))
         self.A, self.B, self.spare_b = A_sub, B_sub, spare_b
         self.nb_a = _knn(self.A, self.k)
+        nb_b = _knn(self.B, self.k)
         self.in_b = np.zeros((B_sub.shape[0], B_sub.shape[0]), dtype=bool)
-        self.in_b[np.repeat(np.arange(B_sub.shape[0]), self.k), _knn(self.B, self.k).ravel()] = True
+        self.in_b[np.repeat(np.arange(B_sub.shape[0]), self.k), nb_b.ravel()] = True
         self.wa, self.wb = np.full(m, 1.0 / m), np.full(B_sub.shape[0], 1.0 / B_sub.shape[0])
+        # separated clusters: both kNN graphs fall apart into several substantial components. Any
+        # bijection between the components then keeps every neighbourhood, so agreement cannot
+        # tell how the components are arranged; the distance consistency can (see ``consistency``)
+        self.separated = min(_substantial_components(self.nb_a), _substantial_components(nb_b)) >= SEPARATED_COMPONENTS
+        self._ranks_a = self._dist_b = None
 
     @classmethod
     def for_clouds(cls, A, B, seed=0, n_points=AGREEMENT_POINTS, k=AGREEMENT_K):
@@ -95,6 +127,26 @@ class AgreementContext:
 
     def agreement(self, M, t):
         return float(self.pointwise(M, t)[0].mean())
+
+    def consistency(self, M, t):
+        """Distance consistency of the map X -> X M + t: the rank correlation (Spearman) between
+        the distances of every two points of A's subsample and the distances of their optimal
+        transport partners in B. Invariant under a similarity transform of either cloud; it sees
+        how clusters are arranged (which agreement does not, once they are separated)."""
+        return self.consistency_mapped(self.A @ M + t)
+
+    def consistency_mapped(self, TA):
+        """Distance consistency of the subsample of A mapped to ``TA`` (any map)."""
+        if self._ranks_a is None:
+            ra = rankdata(pdist(self.A))
+            ra -= ra.mean()
+            self._ranks_a = ra / (np.linalg.norm(ra) or 1.0)
+            self._dist_b = cdist(self.B, self.B)
+        pi = self.match(TA)
+        i, j = np.triu_indices(pi.size, 1)
+        rb = rankdata(self._dist_b[pi[i], pi[j]])
+        rb -= rb.mean()
+        return float(self._ranks_a @ rb / (np.linalg.norm(rb) or 1.0))
 
 
 def refine_by_agreement(ctx, M, t, kind, allow_reflection=True, ridge=0.0, rounds=REFINE_ROUNDS,
@@ -128,7 +180,9 @@ class Trust:
     (1 when no other map was found); ``score``: ``structure * min(1, uniqueness / UNIQUE_GAP)``, in
     [0, 1]. Two clouds with the same kind of structure but nothing in common (five blobs against
     five other blobs) can reach a high ``structure``, but then several different maps do about as
-    well: a correspondence is trusted only when it is both consistent and unique."""
+    well: a correspondence is trusted only when it is both consistent and unique. ``criterion``:
+    what ``agreement``, ``null`` and ``ceiling`` measure: neighbourhood ``"agreement"``, or, for
+    separated clusters (whose arrangement agreement cannot see), distance ``"consistency"``."""
 
     agreement: float
     null: float
@@ -136,6 +190,7 @@ class Trust:
     structure: float
     uniqueness: float
     score: float
+    criterion: str = "agreement"
 
 
 @dataclass(frozen=True)
@@ -145,6 +200,7 @@ class Calibration:
 
     null: float
     ceiling: float
+    null_maps: tuple = field(default=(), repr=False, compare=False)  # the refined null maps, (M, t) each
 
     @property
     def span(self) -> float:
@@ -169,17 +225,27 @@ def calibrate(ctx, kind="affine", allow_reflection=True, ridge=0.0, seed=0):
         d = max(d_a, d_b)
         R = np.linalg.qr(rng.normal(size=(d, d)))[0][:d_a, :d_b]
         M = Wa @ R @ Cb
-        nulls.append(refine_by_agreement(ctx, M, ctx.B.mean(0) - ctx.A.mean(0) @ M, kind, allow_reflection,
-                                         ridge)[3])
-    return Calibration(null=float(np.mean(nulls)), ceiling=float(ceiling))
+        nulls.append(refine_by_agreement(ctx, M, ctx.B.mean(0) - ctx.A.mean(0) @ M, kind, allow_reflection, ridge))
+    return Calibration(null=float(np.mean([n[3] for n in nulls])), ceiling=float(ceiling),
+                       null_maps=tuple((n[0], n[1]) for n in nulls))
 
 
-def trust(calibration, agreement, rival=None):
+def calibrate_consistency(ctx, calibration):
+    """The same scale for the distance consistency (``AgreementContext.consistency``): the null
+    maps of ``calibration`` (moment-only, refined) and B against a disjoint half of itself."""
+    d_b = ctx.B.shape[1]
+    ceiling = AgreementContext(ctx.spare_b, ctx.B, ctx.k).consistency(np.eye(d_b), np.zeros(d_b))
+    null = np.mean([ctx.consistency(M, t) for M, t in calibration.null_maps])
+    return Calibration(null=float(null), ceiling=float(ceiling))
+
+
+def trust(calibration, agreement, rival=None, criterion="agreement"):
     """The trust of a map whose agreement is ``agreement`` on the calibrated scale; ``rival``: the
-    agreement of the best substantially different map (None: none was found)."""
+    agreement of the best substantially different map (None: none was found). ``criterion``: what
+    the values are (neighbourhood ``"agreement"`` or distance ``"consistency"``), kept in the Trust."""
     null, ceiling, span = calibration.null, calibration.ceiling, calibration.span
     structure = float(np.clip((agreement - null) / span, 0.0, 1.0)) if span > 0 else 0.0
     uniqueness = 1.0 if rival is None else (float(max(agreement - rival, 0.0) / span) if span > 0 else 0.0)
     score = structure * min(1.0, uniqueness / UNIQUE_GAP)
     return Trust(agreement=float(agreement), null=null, ceiling=ceiling, structure=structure,
-                 uniqueness=uniqueness, score=float(score))
+                 uniqueness=uniqueness, score=float(score), criterion=criterion)

@@ -47,10 +47,13 @@ __all__ = ["CLUSTER_DISTANCES", "POINT_DISTANCES", "euclidean", "hops", "geodesi
            "member_means"]
 
 
-def member_means(D, labels, k):
-    """Mean of D over every pair (member of i, member of j); zero diagonal."""
+def member_means(D, labels, k, stand_ins=None):
+    """Mean of D over every pair (member of i, member of j); zero diagonal. ``stand_ins``: for a
+    cluster with no member among the rows, the row that stands in for it ({cluster: row})."""
     P = np.zeros((D.shape[0], k))
     P[np.arange(D.shape[0]), labels] = 1.0
+    for c, row in (stand_ins or {}).items():
+        P[row, c] = 1.0
     P /= np.maximum(P.sum(axis=0), 1.0)
     out = P.T @ D @ P
     np.fill_diagonal(out, 0.0)

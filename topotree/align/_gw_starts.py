@@ -62,29 +62,42 @@ class _Quantised(NamedTuple):
     distances: np.ndarray
 
 
+def _graph_sample(X, metric, rng, cache):
+    """The rows of X the graph distances are taken over (all of them up to GRAPH_POINTS, else a
+    uniform sample of GRAPH_POINTS) and the distances between them by ``metric``; with a
+    ``cache`` (a dict for this cloud) both are computed once and shared by every quantisation."""
+    if cache is not None and metric in cache:
+        return cache["rows"], cache[metric]
+    rows = cache.get("rows") if cache is not None else None
+    if rows is None:
+        n = X.shape[0]
+        rows = np.arange(n) if n <= GRAPH_POINTS else np.sort(rng.choice(n, GRAPH_POINTS, replace=False))
+    D = POINT_DISTANCES[metric](X[rows])
+    if cache is not None:
+        cache["rows"], cache[metric] = rows, D
+    return rows, D
+
+
 def _quantise(X, k, metric, seed, n_init=GW_KMEANS_INIT, cache=None):
-    """k-means (best of ``n_init`` starts) on at most GW_KMEANS_POINTS rows; the distances on at
-    most GRAPH_POINTS of them, drawn per cluster in proportion to its size (every cluster keeps a
-    member). ``cache``: a dict for this cloud; where the distances are taken over every row of X
-    (at most GRAPH_POINTS rows), the distances between its points are kept there by metric and
-    reused by the next quantisation (the same numbers: only the clusters change)."""
+    """k-means (best of ``n_init`` starts) on at most GW_KMEANS_POINTS rows; graph distances
+    between clusters as means over the members among the graph's rows (see ``_graph_sample``;
+    a cluster with no member there is represented by the graph row nearest its centre).
+    ``cache``: a dict for this cloud, where the graph's rows and the distances between them are
+    kept and reused by the next quantisation (the same numbers: only the clusters change)."""
     from sklearn.cluster import KMeans  # heavy: imported on first use
 
     rng = np.random.default_rng(seed)
     Xf = X[rng.choice(X.shape[0], GW_KMEANS_POINTS, replace=False)] if X.shape[0] > GW_KMEANS_POINTS else X
     km = KMeans(k, n_init=n_init, random_state=sklearn_seed(seed)).fit(Xf)
-    labels, counts = km.labels_, np.bincount(km.labels_, minlength=k)
-    keep = np.arange(Xf.shape[0])
-    if metric != "euclidean" and Xf.shape[0] > GRAPH_POINTS:
-        quota = np.maximum(1, np.round(counts * (GRAPH_POINTS / Xf.shape[0]))).astype(int)
-        keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), min(quota[c], counts[c]),
-                                                  replace=False) for c in range(k) if counts[c]]))
-    if cache is not None and metric in POINT_DISTANCES and Xf is X and keep.size == X.shape[0]:
-        if metric not in cache:
-            cache[metric] = POINT_DISTANCES[metric](X)
-        D = member_means(cache[metric], labels, k)
+    counts = np.bincount(km.labels_, minlength=k)
+    if metric not in POINT_DISTANCES:
+        D = CLUSTER_DISTANCES[metric](Xf, km.labels_, km.cluster_centers_)
     else:
-        D = CLUSTER_DISTANCES[metric](Xf[keep], labels[keep], km.cluster_centers_)
+        rows, Dp = _graph_sample(X, metric, rng, cache)
+        labels = km.labels_ if Xf is X and rows.size == X.shape[0] else km.predict(X[rows])
+        missing = np.flatnonzero(np.bincount(labels, minlength=k) == 0)
+        stand_ins = {int(c): int(np.argmin(((X[rows] - km.cluster_centers_[c]) ** 2).sum(axis=1))) for c in missing}
+        D = member_means(Dp, labels, k, stand_ins)
     return _Quantised(km.cluster_centers_, counts / Xf.shape[0], D / (D.max() or 1.0))
 
 

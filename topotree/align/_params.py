@@ -70,6 +70,11 @@ NULL_ROTATIONS = 3  # random rotations averaged in the trust's moment-only null
 TRUST_WARN = 0.4  # below this trust, align warns that nothing reliable was found
 AGREEMENT_MIN_SPAN = 0.05  # below this (ceiling - null), agreement cannot judge: the law of T(A) decides (see _search._unjudged)
 AGREEMENT_TIE = 0.05  # agreements this close (share of the span) count as tied: the earlier candidate wins
+# separated clusters: when both clouds' agreement kNN graphs have at least SEPARATED_COMPONENTS
+# connected components of SEPARATED_SHARE of the points or more, candidates are judged by distance
+# consistency instead of agreement (blind to how separated clusters are arranged)
+SEPARATED_COMPONENTS = 3
+SEPARATED_SHARE = 0.05
 UNIQUE_GAP = 0.1  # a trusted map beats any different one by this share of (ceiling - null)
 DIFFERENT_MAP = 0.5  # maps whose images differ by this share of B's RMS spread are different
 # ...and, for the trust's rival, give a different answer: fewer than this share of A's points reach the

@@ -9,7 +9,8 @@ Trees alone fail on the latents of ordinary non-linear networks when their leave
 the classes (few, impure leaves: a wrong leaf map and anchors fitted to the wrong thing); GW on
 centroids alone fails where the two spaces' distances are too distorted. Each supplies starts the
 other misses; the agreement of the OT matching (see ``_agreement``) judges them all on the same
-points and needs no correspondence.
+points and needs no correspondence. Where the clouds are separated clusters, whose arrangement
+agreement cannot see, the distance consistency of the OT matching judges instead (``_Criterion``).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import numpy as np
 from .._nearest import chamfer
 from .._procrustes import fit_map
 from .._validation import user_stacklevel
-from ._agreement import AgreementContext, calibrate, refine_by_agreement, trust
+from ._agreement import AgreementContext, calibrate, calibrate_consistency, refine_by_agreement, trust
 from ._bend import bend, straighten
 from ._gw_starts import centroid_gw_maps
 from ._density_choice import choose
@@ -77,7 +78,8 @@ def search(A, B, tree_a, tree_b, opts):
     # best distinct ones bent
     rows = fitted + _refined(ctx, starts, opts)
     rows += _bent(ctx, rows, opts)
-    best, tr = _judge(ctx, cal, rows)
+    crit = _Criterion(ctx, cal)
+    best, tr = _judge(ctx, crit, rows)
     # escalation: while the best map is not trusted, more starts from further quantisations (the
     # true map's basin may be reached from one quantisation in several); a later candidate wins
     # only by more than a near-tie, so a trusted answer is never replaced by an equal one
@@ -87,12 +89,14 @@ def search(A, B, tree_a, tree_b, opts):
         seed = opts.seed + ESCALATION_SEED_STRIDE * escalations
         new = _refined(ctx, _gw_starts(A, B, opts, ESCALATION_PLANS, seed, caches), opts)
         rows += new + _bent(ctx, new, opts)
-        best, tr = _judge(ctx, cal, rows)
+        best, tr = _judge(ctx, crit, rows)
     row = rows[best]
     straight = _straightened(A, B, ctx, row, opts)
     info = dict(search=dict(origin=row.origin, agreements=tuple(r.agreement for r in rows),
                             origins=tuple(r.origin for r in rows), straightened=straight is not None,
-                            escalations=escalations), trust=tr)
+                            escalations=escalations, criterion=crit.name), trust=tr)
+    if crit.name == "consistency":
+        info["search"]["consistencies"] = tuple(crit.values(rows))
     row = straight or row
     if best < len(tree_als) and straight is None:  # a tree map itself
         al = tree_als[best]
@@ -109,7 +113,7 @@ def search(A, B, tree_a, tree_b, opts):
                        score=sc, mutual_nn=mnn, trust=tr.score, info={**keep, **info})
     if tr.score < TRUST_WARN:
         warnings.warn(f"align found no reliable correspondence (trust {tr.score:.2f}: structure {tr.structure:.2f}, "
-                      f"uniqueness {tr.uniqueness:.2f}; neighbourhood agreement {tr.agreement:.3f} against "
+                      f"uniqueness {tr.uniqueness:.2f}; {_CRITERIA[tr.criterion]} {tr.agreement:.3f} against "
                       f"{tr.null:.3f} for a moment-only map and {tr.ceiling:.3f} for B against itself): the clouds "
                       "may share no structure, or several different maps fit about as well", AlignmentWarning,
                       stacklevel=user_stacklevel())
@@ -137,13 +141,34 @@ def _bent(ctx, rows, opts):
                                         opts.ridge, seed=opts.seed)]]
 
 
-def _judge(ctx, cal, rows):
-    """(position of the chosen row, its Trust): the highest agreement, near-ties (within
-    AGREEMENT_TIE of the calibrated span) to the earliest row (the trees' maps come first, and
-    they fit the clusters' own anchors and shapes)."""
-    top = max(r.agreement for r in rows)
-    best = next(i for i, r in enumerate(rows) if r.agreement >= top - AGREEMENT_TIE * cal.span)
-    return best, trust(cal, rows[best].agreement, _rival(ctx, rows, best))
+_CRITERIA = {"agreement": "neighbourhood agreement", "consistency": "distance consistency (separated clusters)"}
+
+
+class _Criterion:
+    """What the candidates are judged by: neighbourhood agreement (each row's own), or, when the
+    clusters are separated (``ctx.separated``), distance consistency, computed once per row (rows
+    are only ever appended); ``calibration`` is the matching scale."""
+
+    def __init__(self, ctx, cal):
+        self.ctx, self.name = ctx, "consistency" if ctx.separated else "agreement"
+        self.calibration = calibrate_consistency(ctx, cal) if ctx.separated else cal
+        self._values = []
+
+    def values(self, rows):
+        if self.name == "agreement":
+            return [r.agreement for r in rows]
+        self._values += [self.ctx.consistency(r.M, r.t) for r in rows[len(self._values):]]
+        return list(self._values)
+
+
+def _judge(ctx, crit, rows):
+    """(position of the chosen row, its Trust): the highest value of the criterion, near-ties
+    (within AGREEMENT_TIE of the calibrated span) to the earliest row (the trees' maps come first,
+    and they fit the clusters' own anchors and shapes)."""
+    values, cal = crit.values(rows), crit.calibration
+    top = max(values)
+    best = next(i for i, v in enumerate(values) if v >= top - AGREEMENT_TIE * cal.span)
+    return best, trust(cal, values[best], _rival(ctx, rows, best, values), crit.name)
 
 
 def _unjudged(A, B, tree_als, cal, opts):
@@ -222,7 +247,7 @@ def _different(ctx, r1, r2):
     return bool(gap > DIFFERENT_MAP * spread)
 
 
-def _rival(ctx, rows, best):
+def _rival(ctx, rows, best, values):
     """The agreement of the best candidate that gives a substantially different answer (None if
     there is none): its image of A's subsample lies more than DIFFERENT_MAP of B's spread from the
     winner's (``_different``) and fewer than SAME_ANSWER of the subsample's points reach the same
@@ -230,7 +255,7 @@ def _rival(ctx, rows, best):
     same basin that differs only along directions that carry little is not a rival."""
     winner = rows[best]
     partners = None
-    for i in sorted(range(len(rows)), key=lambda i: -rows[i].agreement):
+    for i in sorted(range(len(rows)), key=lambda i: -values[i]):
         r = rows[i]
         if i == best or not _different(ctx, r, winner):
             continue
@@ -238,7 +263,7 @@ def _rival(ctx, rows, best):
             partners = ctx.pointwise(winner.M, winner.t)[1]
         other = ctx.pointwise(r.M, r.t)[1]
         if np.mean((other == partners) | ctx.in_b[partners, other]) < SAME_ANSWER:
-            return r.agreement
+            return values[i]
     return None
 
 
