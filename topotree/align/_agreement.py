@@ -98,7 +98,8 @@ class AgreementContext:
         # separated clusters: both kNN graphs fall apart into several substantial components. Any
         # bijection between the components then keeps every neighbourhood, so agreement cannot
         # tell how the components are arranged; the distance consistency can (see ``consistency``)
-        self.separated = min(_substantial_components(self.nb_a), _substantial_components(nb_b)) >= SEPARATED_COMPONENTS
+        parts = min(_substantial_components(self.nb_a), _substantial_components(nb_b))
+        self.separated = parts >= SEPARATED_COMPONENTS
         self._ranks_a = self._dist_b = None
 
     @classmethod
