@@ -94,9 +94,10 @@ def _quantise(X, k, metric, seed, n_init=GW_KMEANS_INIT, cache=None):
         D = CLUSTER_DISTANCES[metric](Xf, km.labels_, km.cluster_centers_)
     else:
         rows, Dp = _graph_sample(X, metric, rng, cache)
-        labels = km.labels_ if Xf is X and rows.size == X.shape[0] else km.predict(X[rows])
+        Xr = X[rows]
+        labels = km.labels_ if Xf is X and rows.size == X.shape[0] else km.predict(Xr)
         missing = np.flatnonzero(np.bincount(labels, minlength=k) == 0)
-        stand_ins = {int(c): int(np.argmin(((X[rows] - km.cluster_centers_[c]) ** 2).sum(axis=1))) for c in missing}
+        stand_ins = {int(c): int(np.argmin(((Xr - km.cluster_centers_[c]) ** 2).sum(axis=1))) for c in missing}
         D = member_means(Dp, labels, k, stand_ins)
     return _Quantised(km.cluster_centers_, counts / Xf.shape[0], D / (D.max() or 1.0))
 
