@@ -37,11 +37,14 @@ def test_three_models_cycle_consistent_and_accurate():
 
 
 def test_frame_and_reference():
+    # the frame's bookkeeping, on the tree pipeline alone (search="trees", passed through to every
+    # pairwise align; the default search is exercised by the test above)
     _, _, _, _, clouds = _three_spaces(1)
-    many = tt.align_many(clouds, "similarity", reference=2, points_per_pair=0)
+    many = tt.align_many(clouds, "similarity", reference=2, points_per_pair=0, search="trees")
     assert many.reference == 2 and np.allclose(many.transform(2, clouds[2]), clouds[2])
     assert set(many.pairwise) == {(0, 1), (0, 2), (1, 2), (1, 0), (2, 0), (2, 1)}
-    one_way = tt.align_many(clouds, "similarity", reference=2, points_per_pair=0, symmetric=False)
+    assert all("search" not in al.info for al in many.pairwise.values())
+    one_way = tt.align_many(clouds, "similarity", reference=2, points_per_pair=0, symmetric=False, search="trees")
     assert set(one_way.pairwise) == {(0, 2), (1, 2), (0, 1)}
     assert 0 <= many.residual < 0.2
 
