@@ -158,14 +158,15 @@ def run_demo(data=None, labels=None, *, latent_dim=8, out="demo-output", seed=0,
     knn_alignment = tt.align(ZA, ZB, transform="affine", density="knn")
     rows.append(_score("topotree (trees on kNN density of the codes)", knn_alignment.transform(ZA_T),
                        time.perf_counter() - t0, "no pairs", **ctx))
-    # the models' own densities: the best start (codes or model trees) refined by the likelihood
-    # of A's codes under model B (align_models); first in the table, the path the demo recommends
+    # the models' own densities: the codes' and the model trees' maps, each also refined by the
+    # likelihood of A's codes under model B, the most trusted on the codes kept (align_models);
+    # first in the table, the path the demo recommends
     t0 = time.perf_counter()
     model_alignment = align_models(A, B, XA, XB, seed=seed)
     t_model = time.perf_counter() - t0
     rows.insert(0, _score("topotree + model likelihood (align_models)", model_alignment.transform(ZA_T), t_model,
                           "no pairs", **ctx))
-    say(f"align_models (start: {model_alignment.info['start']}, refined by model B's likelihood) in {t_model:.1f} s")
+    say(f"align_models (kept: {model_alignment.info['start']}, trust {model_alignment.trust:.2f}) in {t_model:.1f} s")
     # true pairs: the fitting halves encoded by both models (only the oracle and pair baselines see them)
     PA, PB = np.r_[ZA, A.encode(XB)], np.r_[B.encode(XA), ZB]
     idx = np.arange(PA.shape[0])

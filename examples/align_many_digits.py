@@ -5,7 +5,8 @@ The digits (standardized) are cut into three disjoint 26% parts, one per model (
 i's test codes mapped into space j (1-NN on model j's labelled codes of its own part) by
 
 * ``tt.align`` run on the pair alone,
-* ``align_models`` on the pair (the pair's start refined by model j's likelihood),
+* ``align_models`` on the pair (codes and model trees, each also refined by model j's likelihood,
+  judged on the codes),
 * ``tt.align_many`` over the three spaces (one generalized Procrustes frame),
 * the oracle (affine least squares on the true test pairs, cross-fitted),
 

@@ -16,7 +16,8 @@ Printed per latent dim d:
 * label transfer of A's test codes mapped into B (1-NN on B's labelled codes of half B) with no
   pairs, from the model trees (``tt.align`` on the two priors' samples with the model trees
   passed as ``tree_a``/``tree_b``), from trees on the kNN density of the codes, from ``tt.align``
-  of the codes, from ``align_models`` (a start refined by the likelihood under model B), and the
+  of the codes, from ``align_models`` (the codes' and the model trees' maps, each also refined by
+  the likelihood under model B, the most trusted on the codes kept), and the
   oracle (affine fit on all true pairs of the two halves).
 With ``--priors``: prior families compared at one latent dim (held-out NLL, model-tree leaves,
 purity, classes, 1-NN), and ``--structure warp`` for the non-linear encoder.
@@ -178,8 +179,9 @@ def main(dims=(4, 8, 16), structure="decoder", compare_priors=False, recon_weigh
     print("nonlin: share of the code's variance an affine map of x leaves unexplained (0 = linear encoder).")
     print("al model: tt.align on the two priors' samples with the model trees; al kNN: the tree pipeline on")
     print("the kNN density of the codes (search='trees'); al codes: tt.align of the codes (defaults); al+lik:")
-    print("align_models (the better start refined by the likelihood of A's codes under model B); oracle:")
-    print("affine fit on all true pairs. All: label transfer on the test part.")
+    print("align_models (the codes' and the model trees' maps, each also refined by the likelihood of A's codes")
+    print("under model B, the most trusted on the codes kept); oracle: affine fit on all true pairs. All: label")
+    print("transfer on the test part.")
     if compare_priors:
         priors(8, structure)
 

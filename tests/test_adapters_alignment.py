@@ -7,6 +7,7 @@ torch = pytest.importorskip("torch")
 
 import topotree as tt  # noqa: E402
 from topotree import metrics  # noqa: E402
+from topotree.datasets import hierarchical_mixture  # noqa: E402
 from topotree.adapters import FlowAutoencoder, GMMPrior, LikelihoodRefinement, align_models, fit, likelihood_refine  # noqa: E402
 
 
@@ -92,12 +93,40 @@ def test_align_models_on_two_small_flow_autoencoders():
     fit(A, X[:225], epochs=20, progress=False)
     fit(B, X[225:], epochs=20, progress=False)
     al = align_models(A, B, X[:225], X[225:], n_tree_samples=1000)
-    assert al.kind == "affine" and al.info["start"] in ("codes", "model trees")
+    names = ("codes", "model trees", "codes + likelihood", "model trees + likelihood")
+    assert al.kind == "affine" and al.info["start"] in names
     assert set(al.info["starts"]) == {"codes", "model trees"}
+    # three separated blobs: the codes cannot judge (as in tt.align), the most likely refined map is kept
+    j = al.info["judgement"]
+    assert not j.judged and np.isnan(al.trust)
+    assert al.info["start"] == max(names[:2], key=lambda n: al.info["starts"][n].after) + " + likelihood"
     # A's codes of B's half land among B's codes of the same cluster
     acc = metrics.label_transfer_accuracy(al.transform(A.encode(X[225:])), y[225:], B.encode(X[225:]), y[225:])
     assert acc > 0.95
     with pytest.raises(ValueError, match="transform"):
         align_models(A, B, X[:225], X[225:], transform="orthogonal")
+    with pytest.warns(tt.AlignmentWarning, match="could not be judged"):
+        align_models(A, B, X[:225], X[225:], n_tree_samples=0)
     with pytest.raises(TypeError, match="model_a"):
         align_models("A", B, X[:225], X[225:])
+
+
+def test_align_models_keeps_of_the_maps_the_codes_cannot_tell_apart_the_most_likely():
+    # a connected 2-d mixture, linearly embedded: the codes' neighbourhoods judge the four maps
+    rng = np.random.default_rng(0)
+    X = hierarchical_mixture(600, dim=2, n_leaves=4, seed=0).X @ rng.normal(size=(2, 6))
+    X += rng.normal(size=(600, 6)) * 0.05
+    A = FlowAutoencoder(6, 2, n_components=3, depth=2, hidden=16, seed=0)
+    B = FlowAutoencoder(6, 2, n_components=3, depth=2, hidden=16, seed=1)
+    fit(A, X[:300], epochs=20, progress=False)
+    fit(B, X[300:], epochs=20, progress=False)
+    al = align_models(A, B, X[:300], X[300:], n_tree_samples=1000)
+    names = ("codes", "model trees", "codes + likelihood", "model trees + likelihood")
+    j = al.info["judgement"]
+    kept = names.index(al.info["start"])
+    assert j.judged and len(j.trusts) == 4 and j.best in j.near_best and kept in j.near_best
+    assert al.trust == j.trusts[kept].score > 0.4
+    lik = [al.info["starts"][n].before for n in names[:2]] + [al.info["starts"][n].after for n in names[:2]]
+    assert lik[kept] == max(lik[i] for i in j.near_best)
+    # the same points through both encoders: the map carries A's codes onto B's
+    assert metrics.relative_error(al.transform(A.encode(X[300:])), B.encode(X[300:])) < 0.1

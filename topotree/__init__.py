@@ -13,7 +13,9 @@ from .align import (
     MultiAlignment,
     align,
     align_many,
+    Judgement,
     cycle_error,
+    judge_alignments,
     procrustes,
     warp_alignment,
 )
@@ -25,7 +27,8 @@ from .tree import ClusterTree, Node, Simplification, load_tree
 __all__ = [
     "build_tree", "default_k", "ClusterTree", "Node", "Simplification", "load_tree",
     "match_trees", "TreeMatching", "matching_accuracy", "tree_distance", "merge_distortion", "mass_diagram",
-    "align", "Alignment", "AlignmentWarning", "procrustes", "align_many", "MultiAlignment", "cycle_error", "warp_alignment", "metrics", "baselines", "blockwise",
+    "align", "Alignment", "AlignmentWarning", "procrustes", "align_many", "MultiAlignment", "cycle_error", "warp_alignment",
+    "judge_alignments", "Judgement", "metrics", "baselines", "blockwise",
     "plot_dendrogram", "plot_persistence", "plot_matching", "plot_embedding",
     "DensityTree",
 ]
