@@ -160,7 +160,7 @@ def priors(d, structure, seed=0):
               f"{knn(m.encode(XA), yA, m.encode(XT), yT):5.3f}", flush=True)
 
 
-def main(dims=(4, 8, 16), structure="decoder", compare_priors=False, recon_weight=0.0):
+def main(dims=(4, 8, 16), structure="decoder", compare_priors=False, recon_weight=0.0, seed=0):
     torch.set_num_threads(1)
     print(f"digits, halves of 718 points, test 360; structure {structure!r}, recon_weight {recon_weight:g}; "
           f"NLL in nats per test example\n")
@@ -170,7 +170,7 @@ def main(dims=(4, 8, 16), structure="decoder", compare_priors=False, recon_weigh
     print(hdr)
     print("-" * len(hdr))
     for d in dims:
-        r = row(d, structure, recon_weight=recon_weight)
+        r = row(d, structure, seed=seed, recon_weight=recon_weight)
         print(f"{d:>3} | {r['nll']:8.1f} {r['ppca']:6.1f} {r['gmm']:6.1f} | {r['knn_flow']:8.3f} {r['knn_pca']:5.3f} "
               f"{r['knn_mlp']:6.3f} {r['nonlin']:6.3f} | {r['leaves']:>4d} / {r['leaves_b']:<3d} {r['purity']:6.3f} "
               f"{r['classes']:6d} | {r['al_model']:8.3f} {r['al_knn']:6.3f} {r['al_codes']:8.3f} {r['al_lik']:6.3f} "
@@ -192,5 +192,6 @@ if __name__ == "__main__":
     ap.add_argument("--structure", default="decoder", choices=["decoder", "warp", "split", "free"])
     ap.add_argument("--recon-weight", type=float, default=0.0, help="fit(recon_weight=...) for every flow")
     ap.add_argument("--priors", action="store_true", help="also compare prior families at latent dim 8")
+    ap.add_argument("--seed", type=int, default=0, help="the split's seed and model A's (model B: seed + 1)")
     a = ap.parse_args()
-    main(tuple(a.dims), a.structure, a.priors, a.recon_weight)
+    main(tuple(a.dims), a.structure, a.priors, a.recon_weight, a.seed)
