@@ -9,10 +9,10 @@ def _pair():
     """Two samples of a noisy conical spiral (reproducible neighbourhoods, no symmetry), B rotated,
     scaled by 2 and shifted."""
     rng = np.random.default_rng(0)
-    t = rng.uniform(0, 3 * np.pi, 1600)
-    X = np.c_[(1 + 0.3 * t) * np.cos(t), (1 + 0.3 * t) * np.sin(t), 0.1 * t**2] + rng.normal(size=(1600, 3)) * 0.05
+    t = rng.uniform(0, 3 * np.pi, 1000)
+    X = np.c_[(1 + 0.3 * t) * np.cos(t), (1 + 0.3 * t) * np.sin(t), 0.1 * t**2] + rng.normal(size=(1000, 3)) * 0.05
     Q = np.linalg.qr(np.random.default_rng(1).normal(size=(3, 3)))[0]
-    return X[:800], X[800:] @ Q * 2.0 + 1.0, Q
+    return X[:500], X[500:] @ Q * 2.0 + 1.0, Q
 
 
 def test_the_true_map_is_picked_whatever_the_order_and_the_wrong_one_is_not_trusted():
@@ -24,7 +24,7 @@ def test_the_true_map_is_picked_whatever_the_order_and_the_wrong_one_is_not_trus
         j = tt.judge_alignments(A, B, order)
         assert j.judged and j.criterion == "agreement" and order[j.best] is right and j.near_best == (j.best,)
         tr = {id(al): t for al, t in zip(order, j.trusts)}
-        assert tr[id(right)].structure > 0.8 and tr[id(right)].score > 0.4
+        assert tr[id(right)].structure > 0.6 and tr[id(right)].score > 0.4
         assert tr[id(wrong)].score < 0.4 and tr[id(shifted)].score < 0.4
 
 
@@ -34,7 +34,7 @@ def test_the_scale_is_aligns_own():
     al = tt.align(A, B, "similarity")
     t = tt.judge_alignments(A, B, [al]).trusts[0]
     assert (t.null, t.ceiling) == (al.info["trust"].null, al.info["trust"].ceiling)
-    assert t.structure > 0.8 and t.uniqueness == 1.0  # no other map: nothing to rival it
+    assert t.structure > 0.6 and t.uniqueness == 1.0  # no other map: nothing to rival it
 
 
 def test_warped_maps_and_maps_into_more_dims_are_judged():

@@ -9,7 +9,7 @@ from topotree.datasets import hierarchical_mixture
 def _three_spaces(seed=0):
     """Three fresh samples of one mixture (3 dims), each put into its own space by a known affine map."""
     rng = np.random.default_rng(seed)
-    mix = hierarchical_mixture(2400, dim=3, n_leaves=5, seed=seed)
+    mix = hierarchical_mixture(1500, dim=3, n_leaves=5, seed=seed)
     X, lab = mix.X, mix.labels
     maps = []
     for _ in range(3):
