@@ -146,7 +146,8 @@ def likelihood_refine(alignment: tt.Alignment, model_b: FlowAutoencoder | torch.
 
 
 def align_models(model_a: FlowAutoencoder, model_b: FlowAutoencoder, X_a: ArrayIn, X_b: ArrayIn, *,
-                 n_tree_samples: int = MODEL_TREE_SAMPLES, seed: int = 0, **align_kwargs: Any) -> tt.Alignment:
+                 n_tree_samples: int = MODEL_TREE_SAMPLES, codes_alignment: tt.Alignment | None = None, seed: int = 0,
+                 **align_kwargs: Any) -> tt.Alignment:
     """Align the latent spaces of two flow autoencoders with their exact densities, without pairs.
 
     Encodes ``X_a`` with ``model_a`` and ``X_b`` with ``model_b`` (the two data sets need not share
@@ -170,6 +171,9 @@ def align_models(model_a: FlowAutoencoder, model_b: FlowAutoencoder, X_a: ArrayI
     model_a, model_b : FlowAutoencoder, of latent dims d_a <= d_b.
     X_a, X_b : data in each model's input space (any rows; they need not correspond).
     n_tree_samples : prior samples per model tree (0 skips the model-tree start).
+    codes_alignment : an affine alignment of the codes ``encode_a(X_a)`` -> ``encode_b(X_b)`` already
+        computed (e.g. ``tt.align`` with trees of your own), used as the "codes" start instead of
+        running ``tt.align`` again; None runs it.
     seed : seed of ``tt.align``, of the prior samples and of the judgement.
     **align_kwargs : passed to ``tt.align`` of the codes (its ``transform`` is always "affine").
 
@@ -205,9 +209,17 @@ def align_models(model_a: FlowAutoencoder, model_b: FlowAutoencoder, X_a: ArrayI
     Z_b = np.asarray(model_b.encode(X_b), dtype=np.float64)
     if Z_a.shape[1] > Z_b.shape[1]:
         raise ValueError(f"model_a's latent space ({Z_a.shape[1]} dims) must not be larger than model_b's ({Z_b.shape[1]})")
+    if codes_alignment is not None:
+        if not isinstance(codes_alignment, tt.Alignment):
+            raise TypeError("codes_alignment must be a topotree.Alignment or None, "
+                            f"got {type(codes_alignment).__name__}")
+        if (codes_alignment.dim_a, codes_alignment.dim_b) != (Z_a.shape[1], Z_b.shape[1]):
+            raise ValueError(f"codes_alignment maps {codes_alignment.dim_a} to {codes_alignment.dim_b} dims, but the "
+                             f"models' latent spaces have {Z_a.shape[1]} and {Z_b.shape[1]}")
     with warnings.catch_warnings():  # the judgement below warns, about the map kept
         warnings.simplefilter("ignore", tt.AlignmentWarning)
-        starts = [("codes", tt.align(Z_a, Z_b, "affine", seed=seed, **align_kwargs))]
+        starts = [("codes", codes_alignment if codes_alignment is not None
+                   else tt.align(Z_a, Z_b, "affine", seed=seed, **align_kwargs))]
         if n_tree_samples:
             mt_a = model_tree(model_a, n_tree_samples, seed=seed)
             mt_b = model_tree(model_b, n_tree_samples, seed=seed + 1)

@@ -106,7 +106,12 @@ def test_align_models_on_two_small_flow_autoencoders():
     with pytest.raises(ValueError, match="transform"):
         align_models(A, B, X[:225], X[225:], transform="orthogonal")
     with pytest.warns(tt.AlignmentWarning, match="could not be judged"):
-        align_models(A, B, X[:225], X[225:], n_tree_samples=0)
+        again = align_models(A, B, X[:225], X[225:], n_tree_samples=0, codes_alignment=al)
+    assert set(again.info["starts"]) == {"codes"}
+    with pytest.raises(TypeError, match="codes_alignment must be"):
+        align_models(A, B, X[:225], X[225:], codes_alignment="map")
+    with pytest.raises(ValueError, match="codes_alignment maps 3 to 2 dims"):
+        align_models(A, B, X[:225], X[225:], codes_alignment=tt.procrustes(np.eye(3), np.eye(3)[:, :2]))
     with pytest.raises(TypeError, match="model_a"):
         align_models("A", B, X[:225], X[225:])
 

@@ -13,7 +13,7 @@ from .._validation import SKLEARN_MAX_SEED, check_bool, check_fraction, check_po
 from ._agreement import AgreementContext, Trust, calibrate, trust
 from ._params import AGREEMENT_MIN_SPAN, AGREEMENT_TIE
 from ._result import Alignment
-from ._search import _Criterion, _judge, _rival, _Row
+from ._search import _Criterion, _rival, _Row
 
 __all__ = ["Judgement", "judge_alignments"]
 
@@ -121,12 +121,12 @@ def judge_alignments(A: ArrayLike, B: ArrayLike, alignments: Sequence[Alignment]
         else:  # the affine restriction of the warped map to the subsample
             M, t = fit_map(ctx.A, image, w, "affine", True, 0.0)[:2]
         rows.append(_Row(float(ctx.pointwise_mapped(image)[0].mean()), "given", M, t, 1.0))
-    best = _judge(ctx, crit, rows)[0]
     values = crit.values(rows)
     trusts = tuple(trust(crit.calibration, values[i], _rival(ctx, rows, i, values), crit.name)
                    for i in range(len(rows)))
+    # as align's own choice (_search._judge): near-ties to the earliest
     near = tuple(i for i, v in enumerate(values) if v >= max(values) - AGREEMENT_TIE * crit.calibration.span)
-    return Judgement(best=best, trusts=trusts, near_best=near, criterion=crit.name, judged=True)
+    return Judgement(best=near[0], trusts=trusts, near_best=near, criterion=crit.name, judged=True)
 
 
 def _exponent(X):
