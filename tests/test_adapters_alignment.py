@@ -81,6 +81,18 @@ def test_bad_input_is_refused_with_clear_errors():
         likelihood_refine(start, prior, Z, max_iter=0)
 
 
+STARTS = ("codes", "model trees", "codes + likelihood", "model trees + likelihood")  # align_models' four maps
+
+
+def _two_flows(X_a, X_b):
+    """Two small flow autoencoders (2 latent dims, seeds 0 and 1), each fitted on its own rows."""
+    A = FlowAutoencoder(X_a.shape[1], 2, n_components=3, depth=2, hidden=16, seed=0)
+    B = FlowAutoencoder(X_b.shape[1], 2, n_components=3, depth=2, hidden=16, seed=1)
+    fit(A, X_a, epochs=20, progress=False)
+    fit(B, X_b, epochs=20, progress=False)
+    return A, B
+
+
 @pytest.mark.filterwarnings("ignore::topotree.AlignmentWarning")
 def test_align_models_on_two_small_flow_autoencoders():
     rng = np.random.default_rng(0)
@@ -88,12 +100,9 @@ def test_align_models_on_two_small_flow_autoencoders():
     perm = rng.permutation(450)
     X = (np.repeat(centres, 150, axis=0) + rng.normal(size=(450, 6)) * 0.5)[perm]
     y = np.repeat(np.arange(3), 150)[perm]
-    A = FlowAutoencoder(6, 2, n_components=3, depth=2, hidden=16, seed=0)
-    B = FlowAutoencoder(6, 2, n_components=3, depth=2, hidden=16, seed=1)
-    fit(A, X[:225], epochs=20, progress=False)
-    fit(B, X[225:], epochs=20, progress=False)
+    A, B = _two_flows(X[:225], X[225:])
     al = align_models(A, B, X[:225], X[225:], n_tree_samples=1000)
-    names = ("codes", "model trees", "codes + likelihood", "model trees + likelihood")
+    names = STARTS
     assert al.kind == "affine" and al.info["start"] in names
     assert set(al.info["starts"]) == {"codes", "model trees"}
     # three separated blobs: the codes cannot judge (as in tt.align), the most likely refined map is kept
@@ -121,12 +130,9 @@ def test_align_models_keeps_of_the_maps_the_codes_cannot_tell_apart_the_most_lik
     rng = np.random.default_rng(0)
     X = hierarchical_mixture(600, dim=2, n_leaves=4, seed=0).X @ rng.normal(size=(2, 6))
     X += rng.normal(size=(600, 6)) * 0.05
-    A = FlowAutoencoder(6, 2, n_components=3, depth=2, hidden=16, seed=0)
-    B = FlowAutoencoder(6, 2, n_components=3, depth=2, hidden=16, seed=1)
-    fit(A, X[:300], epochs=20, progress=False)
-    fit(B, X[300:], epochs=20, progress=False)
+    A, B = _two_flows(X[:300], X[300:])
     al = align_models(A, B, X[:300], X[300:], n_tree_samples=1000)
-    names = ("codes", "model trees", "codes + likelihood", "model trees + likelihood")
+    names = STARTS
     j = al.info["judgement"]
     kept = names.index(al.info["start"])
     assert j.judged and len(j.trusts) == 4 and j.best in j.near_best and kept in j.near_best
