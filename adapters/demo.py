@@ -21,7 +21,8 @@ import numpy as np
 import topotree as tt
 from topotree import baselines, metrics
 
-from .alignment import align_models
+from .alignment import MODEL_TREE_SAMPLES, align_models
+from ._validation import check_int
 from .autoencoder import FlowAutoencoder
 from .training import fit
 
@@ -91,7 +92,7 @@ def _score(name, TA, seconds, kind, *, ZA_T, ZB_T, ZB, yB, yT, decode_b, XT):
 
 
 def run_demo(data=None, labels=None, *, latent_dim=8, out="demo-output", seed=0, epochs=300, max_points=None,
-             n_pairs=50, progress=True, plots=True, **model_kwargs) -> DemoResult:
+             n_pairs=50, tree_samples=MODEL_TREE_SAMPLES, progress=True, plots=True, **model_kwargs) -> DemoResult:
     """Train two flow autoencoders, match their latent cluster trees, align, score, report.
 
     Parameters
@@ -105,6 +106,8 @@ def run_demo(data=None, labels=None, *, latent_dim=8, out="demo-output", seed=0,
     max_points : use at most this many rows of the data (for quick runs).
     n_pairs : known pairs given to the pair-based baselines (anchor Procrustes, relative
         representations, permutation matching), to show what topology buys.
+    tree_samples : prior samples per model tree in ``align_models`` (0 skips the model-tree start;
+        fewer: quicker, rougher trees).
 
     References
     ----------
@@ -112,6 +115,7 @@ def run_demo(data=None, labels=None, *, latent_dim=8, out="demo-output", seed=0,
     estimation. arXiv:1410.8516. Chazal et al. (2013), ToMATo (for the trees).
     """
     t_start = time.perf_counter()
+    tree_samples = check_int(tree_samples, "tree_samples", low=0)
     X, y = load_data(data, labels, seed)
     if max_points is not None and X.shape[0] > max_points:
         keep = np.sort(np.random.default_rng(seed).choice(X.shape[0], max_points, replace=False))
@@ -162,7 +166,8 @@ def run_demo(data=None, labels=None, *, latent_dim=8, out="demo-output", seed=0,
     # refined by the likelihood of A's codes under model B, the most trusted on the codes kept
     # (align_models); first in the table, the path the demo recommends
     t0 = time.perf_counter()
-    model_alignment = align_models(A, B, XA, XB, codes_alignment=alignment, seed=seed)
+    model_alignment = align_models(A, B, XA, XB, n_tree_samples=tree_samples, codes_alignment=alignment,
+                                   seed=seed)
     t_model = time.perf_counter() - t0
     rows.insert(0, _score("topotree + model likelihood (align_models)", model_alignment.transform(ZA_T), t_model,
                           "no pairs", **ctx))

@@ -14,7 +14,10 @@ METHODS = ["topotree + model likelihood (align_models)", "topotree (trees on exa
 
 
 def test_demo_pipeline_tiny(tmp_path):
-    result = run_demo(latent_dim=3, epochs=3, out=tmp_path, max_points=500, progress=False, depth=2, hidden=32)
+    # no model-tree start here (tests/test_adapters_alignment.py runs align_models with one): the rest
+    # of the demo path, in a third of the time
+    result = run_demo(latent_dim=3, epochs=3, out=tmp_path, max_points=500, progress=False, depth=2, hidden=32,
+                      tree_samples=0)
     for name in ("table.md", "table.csv", "trees.png", "persistence.png", "latents.png", "stitched.png", "report.md"):
         assert (tmp_path / name).stat().st_size > 0, name
     table = (tmp_path / "table.md").read_text()
@@ -46,3 +49,5 @@ def test_demo_cli_bad_input(tmp_path):
     np.save(tmp_path / "lab.npy", np.zeros(7))
     r = _cli("--data", str(tmp_path / "ok.npy"), "--labels", str(tmp_path / "lab.npy"))
     assert r.returncode == 2 and "labels must have one entry per row" in r.stderr
+    r = _cli("--data", str(tmp_path / "ok.npy"), "--tree-samples", "-1")
+    assert r.returncode == 2 and "--tree-samples must be >= 0" in r.stderr and "Traceback" not in r.stderr

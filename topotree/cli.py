@@ -287,6 +287,8 @@ def _demo_args(p):
     p.add_argument("--seed", type=int, default=0, help="model A uses SEED, model B SEED + 1 (default 0)")
     p.add_argument("--epochs", type=int, default=300, help="maximum training epochs (early stopping)")
     p.add_argument("--max-points", type=int, default=None, help="use at most this many rows (quick runs)")
+    p.add_argument("--tree-samples", type=int, default=None,
+                   help="prior samples per model tree in align_models (default 10000; 0 skips that start)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
@@ -302,13 +304,16 @@ def _demo_run(args):
             raise CLIError(f"labels must have one entry per row of data ({data.shape[0]}), got shape {labels.shape}")
     if args.latent_dim < 1:
         raise CLIError(f"--latent-dim must be >= 1, got {args.latent_dim}")
+    if args.tree_samples is not None and args.tree_samples < 0:
+        raise CLIError(f"--tree-samples must be >= 0, got {args.tree_samples}")
     try:
         from topotree.adapters.demo import run_demo
     except ImportError as exc:
         raise CLIError(f"the demo needs torch and topotree.adapters ({exc}); install with "
                        f"pip install 'topotree[torch]' (or run make demo)") from None
     result = run_demo(data, labels, latent_dim=args.latent_dim, out=args.out, seed=args.seed, epochs=args.epochs,
-                      max_points=args.max_points, progress=args.progress)
+                      max_points=args.max_points, progress=args.progress,
+                      **({} if args.tree_samples is None else {"tree_samples": args.tree_samples}))
     print("\n" + result.table)
     print(f"\nwrote {args.out}/ (table.md, table.csv, trees.png, persistence.png, latents.png, stitched.png, report.md)")
     return 0
