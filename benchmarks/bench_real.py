@@ -4,6 +4,7 @@
     python benchmarks/bench_real.py --quick          # two pairs, fewer GW starts
     python benchmarks/bench_real.py --pairs mlp8,pca_mlp8 --seed 0
     python benchmarks/bench_real.py --data mnist1d    # the same pairs on MNIST-1D (pip install mnist1d)
+    python benchmarks/bench_real.py --pairs vae8,conv8,mlp2,mlp32   # held-out pairs (HELD_OUT)
 
 Digits standardized; a split seed cuts them into disjoint 40% halves for A and B and a last 20% that
 both encode. A is trained on and encodes its half, B its half; every correspondence-free method sees
@@ -58,6 +59,11 @@ HELD_OUT = {
     "vae_mlp8": (("vae", 8, 0), MLP(8, 1), 2),
     "conv8": (("conv", 8, 0), ("conv", 8, 1), 0),
     "conv_mlp16": (("conv", 16, 0), MLP(16, 1), 1),
+    # other latent sizes, on a split seed no default pair uses
+    "mlp2": (MLP(2, 0), MLP(2, 1), 4),
+    "mlp4": (MLP(4, 0), MLP(4, 1), 3),
+    "mlp32": (MLP(32, 0), MLP(32, 1), 3),
+    "gelu3_relu32": (MLP(32, 0, (512, 256, 128), "gelu"), MLP(32, 1), 4),
 }
 QUICK = ["mlp8", "pca_mlp8"]
 

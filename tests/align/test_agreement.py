@@ -161,6 +161,8 @@ def test_search_reports_its_gromov_wasserstein_metrics_and_bent_candidates():
     assert any(o.endswith("+bent") for o in origins)
     assert len(origins) == len(al.info["search"]["agreements"])
     assert al.trust > 0.4 and al.info["search"]["escalations"] == 0  # trusted: no escalation
+    params = importlib.import_module("topotree.align._params")
+    assert al.info["trust"].uniqueness >= params.ESCALATE_UNIQUENESS  # ... and unique: no near rival
 
 
 def test_a_map_of_the_same_basin_is_no_rival_a_map_that_matches_other_points_is():
@@ -243,7 +245,9 @@ def test_escalation_only_adds_candidates_and_replaces_the_choice_only_by_more_th
     monkeypatch.setattr(search_mod, "ESCALATION_ROUNDS", 0)
     first = tt.align(m.X, B).info["search"]
     monkeypatch.setattr(search_mod, "ESCALATION_ROUNDS", params.ESCALATION_ROUNDS)
-    monkeypatch.setattr(search_mod, "ESCALATE_BELOW", 1.01)  # never trusted enough: every round runs
+    # every map counted as having a near rival (uniqueness below the gap): every round runs, even
+    # though the score is high (the score's own threshold is tested by the no-structure warning)
+    monkeypatch.setattr(search_mod, "ESCALATE_UNIQUENESS", 1.01)
     esc = tt.align(m.X, B)
     found = esc.info["search"]
     n = len(first["origins"])

@@ -36,6 +36,7 @@ from ._params import (
     DIFFERENT_MAP,
     ENERGY_DISTANCE_POINTS,
     ESCALATE_BELOW,
+    ESCALATE_UNIQUENESS,
     ESCALATION_PLANS,
     ESCALATION_ROUNDS,
     ESCALATION_SEED_STRIDE,
@@ -80,11 +81,13 @@ def search(A, B, tree_a, tree_b, opts):
     rows += _bent(ctx, rows, opts)
     crit = _Criterion(ctx, cal)
     best, tr = _judge(ctx, crit, rows)
-    # escalation: while the best map is not trusted, more starts from further quantisations (the
-    # true map's basin may be reached from one quantisation in several); a later candidate wins
-    # only by more than a near-tie, so a trusted answer is never replaced by an equal one
+    # escalation: while the best map is not trusted, or a substantially different map fits nearly as
+    # well, more starts from further quantisations (the true map's basin may be reached from one
+    # quantisation in several); a later candidate wins only by more than a near-tie, so a trusted
+    # answer is never replaced by an equal one
     escalations = 0
-    while tr.score < ESCALATE_BELOW and escalations < ESCALATION_ROUNDS:
+    while ((tr.score < ESCALATE_BELOW or tr.uniqueness < ESCALATE_UNIQUENESS)
+           and escalations < ESCALATION_ROUNDS):
         escalations += 1
         seed = opts.seed + ESCALATION_SEED_STRIDE * escalations
         new = _refined(ctx, _gw_starts(A, B, opts, ESCALATION_PLANS, seed, caches), opts)
