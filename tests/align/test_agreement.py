@@ -240,8 +240,8 @@ def test_escalation_only_adds_candidates_and_replaces_the_choice_only_by_more_th
     # candidate agrees better by more than a near-tie
     search_mod = importlib.import_module("topotree.align._search")
     params = importlib.import_module("topotree.align._params")
-    m, M, t = _pair(7, n=800)
-    B = m.sample(800, seed=8)[0] @ M + t
+    m, M, t = _pair(7, n=500)
+    B = m.sample(500, seed=8)[0] @ M + t
     monkeypatch.setattr(search_mod, "ESCALATION_ROUNDS", 0)
     first = tt.align(m.X, B).info["search"]
     monkeypatch.setattr(search_mod, "ESCALATION_ROUNDS", params.ESCALATION_ROUNDS)
