@@ -112,9 +112,11 @@ def test_centroid_gw_starts_refined_by_agreement_find_a_rigid_motion():
 
 
 def test_align_warns_when_the_target_has_no_structure():
-    # a clustered cloud against structureless noise: no map is both consistent and unique
-    m = hierarchical_mixture(1200, dim=2, n_leaves=5, seed=13)
-    noise = np.random.default_rng(0).normal(size=(1000, 2))
+    # a clustered cloud against structureless noise: no map is both consistent and unique. At these
+    # sizes the best of the search's candidates led a different map by 0.56 standard errors of the
+    # paired agreements (trust 0.55, no warning) until such a lead counted as a tie (RIVAL_SE_GATE)
+    m = hierarchical_mixture(800, dim=2, n_leaves=5, seed=13)
+    noise = np.random.default_rng(0).normal(size=(700, 2))
     with pytest.warns(AlignmentWarning, match="no reliable correspondence") as caught:
         bad = tt.align(m.X, noise)
     assert caught[0].filename == __file__

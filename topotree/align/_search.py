@@ -37,6 +37,7 @@ from ._params import (
     ENERGY_DISTANCE_POINTS,
     ESCALATE_BELOW,
     ESCALATE_UNIQUENESS,
+    RIVAL_SE_GATE,
     ESCALATION_PLANS,
     ESCALATION_ROUNDS,
     ESCALATION_SEED_STRIDE,
@@ -255,7 +256,10 @@ def _rival(ctx, rows, best, values):
     there is none): its image of A's subsample lies more than DIFFERENT_MAP of B's spread from the
     winner's (``_different``) and fewer than SAME_ANSWER of the subsample's points reach the same
     neighbourhood of B (optimal-transport partners equal or k-nearest neighbours in B). A map of the
-    same basin that differs only along directions that carry little is not a rival."""
+    same basin that differs only along directions that carry little is not a rival. A rival whose
+    agreement is within RIVAL_SE_GATE standard errors of the winner's (paired over the same points)
+    counts as a tie (its value is returned as the winner's): the winner of many candidates is
+    otherwise ahead by its selection alone."""
     winner = rows[best]
     partners = None
     for i in sorted(range(len(rows)), key=lambda i: -values[i]):
@@ -263,11 +267,19 @@ def _rival(ctx, rows, best, values):
         if i == best or not _different(ctx, r, winner):
             continue
         if partners is None:
-            partners = ctx.pointwise(winner.M, winner.t)[1]
-        other = ctx.pointwise(r.M, r.t)[1]
+            own, partners = ctx.pointwise(winner.M, winner.t)
+        theirs, other = ctx.pointwise(r.M, r.t)
         if np.mean((other == partners) | ctx.in_b[partners, other]) < SAME_ANSWER:
+            if not ctx.separated and values[best] - values[i] <= RIVAL_SE_GATE * _paired_se(own, theirs):
+                return values[best]  # within the sampling error of the agreement: a tie
             return values[i]
     return None
+
+
+def _paired_se(own, theirs):
+    """Standard error of the difference of two maps' mean agreements over the same points."""
+    d = own - theirs
+    return float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else 0.0
 
 
 def _distinct_best(ctx, rows, n):
