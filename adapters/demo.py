@@ -21,8 +21,8 @@ import numpy as np
 import topotree as tt
 from topotree import baselines, metrics
 
-from .alignment import MODEL_TREE_SAMPLES, align_models
 from ._validation import check_int
+from .alignment import MODEL_TREE_SAMPLES, align_models
 from .autoencoder import FlowAutoencoder
 from .training import fit
 
