@@ -131,7 +131,7 @@ def test_align_models_keeps_of_the_maps_the_codes_cannot_tell_apart_the_most_lik
     X = hierarchical_mixture(600, dim=2, n_leaves=4, seed=0).X @ rng.normal(size=(2, 6))
     X += rng.normal(size=(600, 6)) * 0.05
     A, B = _two_flows(X[:300], X[300:])
-    al = align_models(A, B, X[:300], X[300:], n_tree_samples=1000)
+    al = align_models(A, B, X[:300], X[300:], n_tree_samples=500)
     names = STARTS
     j = al.info["judgement"]
     kept = names.index(al.info["start"])
