@@ -253,6 +253,26 @@ def test_knn_probe_picks_by_pruning_and_stays_exact(monkeypatch):
         monkeypatch.undo()
 
 
+@pytest.mark.parametrize("direct", [0, 10**9])
+def test_knn_blocks_in_place_and_gathered_runs_agree_with_brute_force(direct, monkeypatch):
+    # runs of candidate points enter the products in place (long runs) or gathered (short ones):
+    # forcing either path for every run gives the brute-force answer and the same bits
+    import topotree._knn_blocks as blocks
+    import topotree.graph as graph
+
+    X = hierarchical_mixture(3000, dim=24, n_leaves=6, seed=4).X
+    monkeypatch.setattr(graph, "_search_method", lambda n, d: "blocks")
+    default = knn(X, 10)
+    monkeypatch.setattr(blocks, "_DIRECT", direct)
+    monkeypatch.setattr(blocks, "_COLS", 300)  # several products a run, a partial one at its end
+    idx, dist = knn(X, 10)
+    ref_i, ref_d = _brute_knn(X, 10)
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-12, atol=1e-12)
+    assert np.mean(idx == ref_i) > 0.999
+    np.testing.assert_array_equal(idx, default[0])
+    np.testing.assert_array_equal(dist, default[1])
+
+
 def test_knn_blocks_certify_or_fall_back():
     # a far outlier makes the float32 screen's error bound huge: rows are searched exactly instead
     rng = np.random.default_rng(3)

@@ -4,8 +4,9 @@ leaves, distances screened by float32 matrix products (BLAS), the survivors re-r
 Above ~16 dimensions a KD-tree prunes whole clusters but little inside one, and a scalar
 distance loop is several times slower than a matrix product. So each leaf's points are compared
 with every point of the leaves its bounding box could reach (pruned by the k-th distance inside
-the leaf itself, an upper bound of every point's k-th neighbour distance), one float32 GEMM
-(``Xq @ Xc.T``) a leaf, keeping ``k + _MARGIN`` candidates a point. The candidates' distances
+the leaf itself, an upper bound of every point's k-th neighbour distance), by float32 GEMMs
+(``Xq @ Xc.T``) on the runs of consecutive stored points those leaves form (in place, no copy;
+short runs gathered), keeping ``k + _MARGIN`` candidates a point. The candidates' distances
 are then computed exactly in float64 and the k nearest kept; a point is certified when its
 screening threshold, less a bound of the float32 rounding error, still exceeds its exact k-th
 distance (then no excluded point can be nearer); the rare point that is not is searched exactly
@@ -29,9 +30,10 @@ from ._kdtree import _box_gap, build_kdtree
 from ._threads import blas_per_worker, worker_threads
 
 _MARGIN = 16  # candidates kept a point beyond k: the float32 screen's slack for exact re-ranking
-_COLS = 16384  # candidate points a GEMM: a (leaf x _COLS) float32 block, 8 MB for leaves of 128
+_COLS = 4096  # candidate points a GEMM: a (leaf x _COLS) float32 block, 2 MB for leaves of 128
+_DIRECT = 512  # runs of consecutive candidate points at least this long enter the GEMM in place
 _UP = 3  # a leaf is first screened against its ancestor this many levels up (~8 leaves)
-_RUN = 16  # the screen tests runs of this many values by their minimum first
+_RUN = 32  # the screen tests runs of this many values together first
 _CHUNKS_PER_THREAD = 8  # leaves are handed to the threads in this many chunks each
 _ERR = 4.0  # safety factor on the float32 rounding bound (d + 8) u (|x| + |y|)^2, u = 2**-24
 _REL = 1e-12  # relative tolerance of float64 comparisons of pruning bounds
@@ -50,12 +52,12 @@ def _sq_dist(Xs, q, p, d):
 @njit(cache=True, nogil=True)
 def _reach(start, end, left, right, lo, hi, L, A, bound):
     """The points of the leaves whose box lies within squared distance ``bound`` of leaf L's box,
-    those of node A (already compared) left out; in the tree's order."""
+    those of node A (already compared) left out: as runs ``[runs[t, 0], runs[t, 1])`` of
+    consecutive positions (adjacent leaves merged), in the tree's order."""
     d = lo.shape[1]
     stack = np.empty(512, dtype=np.int64)
-    found = np.empty(64, dtype=np.int64)
-    nf = 0
-    tot = 0
+    runs = np.empty((64, 2), dtype=np.int64)
+    nr = 0
     stack[0] = 0
     top = 1
     while top > 0:
@@ -64,24 +66,21 @@ def _reach(start, end, left, right, lo, hi, L, A, bound):
         if N == A or _box_gap(lo, hi, N, L, d) > bound:
             continue
         if left[N] == -1:
-            if nf == found.shape[0]:
-                grown = np.empty(2 * nf, dtype=np.int64)
-                grown[:nf] = found
-                found = grown
-            found[nf] = N
-            nf += 1
-            tot += end[N] - start[N]
+            if nr > 0 and runs[nr - 1, 1] == start[N]:
+                runs[nr - 1, 1] = end[N]  # the leaf right after the last run's end: extend it
+                continue
+            if nr == runs.shape[0]:
+                grown = np.empty((2 * nr, 2), dtype=np.int64)
+                grown[:nr] = runs
+                runs = grown
+            runs[nr, 0] = start[N]
+            runs[nr, 1] = end[N]
+            nr += 1
         else:
             stack[top] = right[N]  # right pushed first: leaves come out in the tree's order
             stack[top + 1] = left[N]
             top += 2
-    out = np.empty(tot, dtype=np.int64)
-    c = 0
-    for t in range(nf):
-        for p in range(start[found[t]], end[found[t]]):
-            out[c] = p
-            c += 1
-    return out
+    return runs[:nr].copy()
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -107,20 +106,21 @@ def _offer(g, cols, c0, q, j0, j1, bd, bi, r):
 def _screen(G, cols, c0, q0, bd, bi):
     """Keep in the sorted rows of (bd, bi) the smallest values ``G[r, j]`` (the squared distance
     less the query's own squared norm) with their points p = cols[j] (or c0 + j if cols is
-    empty), the query q0 + r itself excluded. Runs of _RUN values are first tested together (a
-    vectorised count of those below the row's current last): almost all stop there."""
+    empty), the query q0 + r itself excluded. Runs of _RUN values are first tested together
+    (does any fall below the row's current last? a vectorised test): almost all stop there."""
     h, w = G.shape
     m = bd.shape[1]
     full = w - w % _RUN
     for r in range(h):
         g = G[r]
+        worst = bd[r, m - 1]
         for j0 in range(0, full, _RUN):
-            worst = bd[r, m - 1]
-            below = 0
+            below = False
             for j in range(_RUN):  # fixed length: the loop vectorises
-                below += np.int32(g[j0 + j] < worst)
+                below |= g[j0 + j] < worst
             if below:
                 _offer(g, cols, c0, q0 + r, j0, j0 + _RUN, bd, bi, r)
+                worst = bd[r, m - 1]
         _offer(g, cols, c0, q0 + r, full, w, bd, bi, r)
 
 
@@ -198,10 +198,16 @@ def _leaf_pass(Xq, Xp, sq, slack, slack64, tree, parent, leaves, k, cand, thr):
         _screen(Q @ Xp[a0:a1].T, none, a0, s, bd, bi)
         # an upper bound of the k-th neighbour distance of every point of the leaf
         bound = float(np.max(bd[:, k - 1].astype(np.float64) + sq[s:e] + slack[s:e])) * (1.0 + _REL) + slack64
-        cols = _reach(start, end, left, right, lo, hi, L, A, bound)
-        for c0 in range(0, cols.shape[0], _COLS):
-            c = cols[c0:c0 + _COLS]
-            _screen(Q @ Xp[c].T, c, 0, s, bd, bi)
+        runs = _reach(start, end, left, right, lo, hi, L, A, bound)
+        long = runs[:, 1] - runs[:, 0] >= _DIRECT
+        for a, b in runs[long]:  # long runs: products straight on the stored rows, no copy
+            for c0 in range(int(a), int(b), _COLS):
+                _screen(Q @ Xp[c0:min(c0 + _COLS, int(b))].T, none, c0, s, bd, bi)
+        if not long.all():  # the short ones gathered into blocks
+            cols = np.concatenate([np.arange(a, b) for a, b in runs[~long]])
+            for c0 in range(0, cols.shape[0], _COLS):
+                c = cols[c0:c0 + _COLS]
+                _screen(Q @ Xp[c].T, c, 0, s, bd, bi)
         cand[s:e] = bi
         thr[s:e] = bd[:, m - 1]
 
