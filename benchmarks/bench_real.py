@@ -36,7 +36,9 @@ from topotree.align._agreement import AgreementContext, calibrate, trust  # noqa
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 
-# model specs: ("mlp", d, hidden, activation, seed) | ("pca", d) | ("flow", d, seed)
+# model specs: ("mlp", d, hidden, activation, seed) | ("pca", d) | ("flow", d, seed[, structure])
+# (the flow's default structure, "decoder", has a linear encoder: its latent is an affine function of PCA's,
+# so flow_mlp8 repeats pca_mlp8 exactly; "warp" is its non-linear encoder)
 MLP = lambda d, s, hidden=(256, 128), act="relu": ("mlp", d, tuple(hidden), act, s)  # noqa: E731
 PAIRS = {
     "mlp8": (MLP(8, 0), MLP(8, 1), 0),
@@ -64,6 +66,8 @@ HELD_OUT = {
     "mlp4": (MLP(4, 0), MLP(4, 1), 3),
     "mlp32": (MLP(32, 0), MLP(32, 1), 3),
     "gelu3_relu32": (MLP(32, 0, (512, 256, 128), "gelu"), MLP(32, 1), 4),
+    # a flow autoencoder whose encoder is non-linear (structure "warp")
+    "warpflow_mlp8": (("flow", 8, 0, "warp"), MLP(8, 1), 5),
 }
 QUICK = ["mlp8", "pca_mlp8"]
 
@@ -116,8 +120,8 @@ def train_encoder(spec, X):
     if kind == "flow":
         from topotree.adapters import FlowAutoencoder, fit
 
-        _, d, seed = spec
-        m = FlowAutoencoder(X.shape[1], d, seed=seed)
+        _, d, seed, *structure = spec  # ("flow", d, seed) or ("flow", d, seed, structure)
+        m = FlowAutoencoder(X.shape[1], d, seed=seed, **({"structure": structure[0]} if structure else {}))
         fit(m, X, epochs=150, calibrate_sigma=True, progress=False, seed=seed)
         return m.encode
     if kind in ("vae", "conv"):
@@ -193,6 +197,16 @@ def latents(name, spec_a, spec_b, split_seed, X, y, subset=None, data="digits"):
     CACHE.mkdir(exist_ok=True)
     np.savez(fname, **out)
     return tuple(out[k] for k in ("ZA", "yA", "ZB", "yB", "ZA_T", "ZB_T", "yT"))
+
+
+def reseeded(spec, by):
+    """The model spec with its training seed moved by ``by`` (PCA has none; a flow's seed is its third
+    entry, an optional structure may follow; the others' seed is their last)."""
+    if spec[0] == "flow":
+        return spec[:2] + (spec[2] + by,) + spec[3:]
+    if spec[0] in ("mlp", "vae", "conv"):
+        return spec[:-1] + (spec[-1] + by,)
+    return spec
 
 
 def hash_str(s):
@@ -339,9 +353,8 @@ def main(argv=None):
     all_rows = {}
     for name in names:
         a, b, sp = {**PAIRS, **HELD_OUT}[name]
-        bump = lambda s: s[:-1] + (s[-1] + args.seed,) if s[0] in ("mlp", "flow", "vae", "conv") else s  # noqa: E731
         t0 = time.perf_counter()
-        data = latents(name, bump(a), bump(b), sp + args.seed, X, y, data=args.data)
+        data = latents(name, reseeded(a, args.seed), reseeded(b, args.seed), sp + args.seed, X, y, data=args.data)
         t_train = time.perf_counter() - t0
         rows = run_pair(name, data, gw_starts=3 if args.quick else 5, methods=methods)
         all_rows[name] = rows
