@@ -165,6 +165,20 @@ def test_spatially_ordered_search_gives_the_same_tree(client, monkeypatch, d):
     assert seen == [(10, None)]  # blocks already coherent (sorted along an axis): searched as given
 
 
+def test_spatially_ordered_search_in_many_dims(client, monkeypatch):
+    """Above 16 dims: cells and block trees in the sample's principal frame, far from the origin
+    and anisotropic (the frame's rounding bounded in the plan), chains pruned by the plan: the
+    in-memory tree, and fewer links than every pair of blocks."""
+    seen = _spy_search(monkeypatch)
+    m = hierarchical_mixture(20_000, dim=24, n_leaves=6, seed=3)
+    X = m.X * np.geomspace(4.0, 0.25, 24) + 1e3
+    got = tt.build_tree(da.from_array(X, chunks=(3000, 24)))
+    assert_same_tree(tt.build_tree(X), got)
+    (blocks, chains), = seen
+    assert blocks == 8 and chains is not None
+    assert sum(len(c) for c in chains) < blocks * (blocks - 1)
+
+
 def test_killing_a_worker_mid_run_gives_the_same_tree(monkeypatch):
     """Dask re-runs the lost worker's tasks (every task is pure); the tree is unchanged. (Cells of
     6000 points for the spatially ordered search: 16 blocks, enough kNN links to kill mid-run.)"""

@@ -55,6 +55,33 @@ def test_spatially_ordered_search_without_a_client(monkeypatch):
     assert blocks == 8 and sorted(len(c) for c in chains) == [8] * 8 and all(c[0] == i for i, c in enumerate(chains))
 
 
+@pytest.mark.parametrize("direct, cols", [(512, 4096), (0, 300), (10**9, 300)])
+def test_many_dims_screen_is_exact_against_brute_force(monkeypatch, direct, cols):
+    """Above 16 dims the float32 screen drops no neighbour: against float64 brute force on
+    clouds that stress it (far from the origin, rounded coordinates with ties, exact copies, blocks
+    smaller than k), every run in place, gathered, or both."""
+    import topotree._dask_screen as ds
+
+    monkeypatch.setattr(ds, "_DIRECT", direct)
+    monkeypatch.setattr(ds, "_COLS", cols)
+    rng = np.random.default_rng(5)
+    clouds = [(rng.normal(size=(1500, 20)) * np.geomspace(5.0, 0.01, 20) + 3e3, 400, True),
+              (np.round(rng.normal(size=(160, 32)), 1), 7, False),
+              (np.repeat(rng.normal(size=(300, 40)), 3, axis=0), 250, False)]
+    for X, chunk, no_ties in clouds:
+        k = 9
+        idx, dist = knn_graph(da.from_array(X, chunks=(chunk, X.shape[1])), k)
+        idx, dist = idx.compute(), dist.compute()
+        D = np.sqrt(((X[:, None, :] - X[None, :, :]) ** 2).sum(-1))
+        np.fill_diagonal(D, np.inf)
+        want = np.sort(D, axis=1)[:, :k]
+        assert np.allclose(dist, want, rtol=1e-12, atol=1e-12)
+        assert np.allclose(np.take_along_axis(D, idx, axis=1), dist, rtol=1e-12, atol=1e-12)
+        assert (idx != np.arange(X.shape[0])[:, None]).all()
+        if no_ties:  # (near-)ties may be broken otherwise by the in-memory KD-tree's loop
+            assert np.array_equal(dist, knn(X, k)[1])
+
+
 def test_store_streams_the_graph_to_zarr(tmp_path):
     X = np.random.default_rng(2).normal(size=(2000, 4))
     idx, dist = knn_graph(da.from_array(X, chunks=(500, 4)), 10, store=tmp_path / "g.zarr")

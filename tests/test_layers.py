@@ -16,7 +16,7 @@ LAYERS = {
     "_procrustes": 0, "_assignment": 0, "_nearest": 0, "_icp": 0, "_warp": 0, "_atomic": 0, "_typing": 0, "_threads": 0,
     # 1: kernels (graph, density, merge tree)
     "_kdtree": 1, "_components": 1, "_renumber": 1, "graph": 1, "density": 1, "_gmm": 1,
-    "_merge": 1, "_assemble": 1, "_dask_knn": 1, "_knn_blocks": 1, "_forest": 1,
+    "_merge": 1, "_assemble": 1, "_dask_knn": 1, "_dask_screen": 1, "_knn_blocks": 1, "_forest": 1,
     # 2: the tree
     "_simplify": 2, "tree": 2, "build": 2, "blockwise": 2,
     # 3: comparing trees

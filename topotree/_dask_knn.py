@@ -2,13 +2,14 @@
 
 Each row block is queried against every column block in a chain of tasks: the chain of row block
 i starts with block i itself and carries the current k best (index, distance) lists from one column
-block to the next, so a task holds two blocks and an (m, k + 1) list, whatever n. Few dimensions
-(<= 16): a KD-tree per column block (built once, one task a block), queried with the current k-th
-distance as bound; more: brute force, one BLAS product per pair of blocks. The distances are
-computed with the in-memory search's own formulas (the KD-tree's squared-difference loop; the
-brute force's BLAS expansion to choose the candidates and the exact difference norm after), so the
-lists equal those of :func:`topotree.graph.knn` bit for bit, up to the order of neighbours at
-exactly equal distances.
+block to the next, so a task holds two blocks and an (m, k + 1) list, whatever n. A KD-tree per
+block (built once, one task a block). Few dimensions (<= 16): the column block's tree queried
+with the current k-th distance as bound; more: the row block's leaves against the column leaves
+within reach, screened by float32 products and re-ranked exactly (:mod:`topotree._dask_screen`).
+The distances are computed with the in-memory search's own formulas (the KD-tree's
+squared-difference loop; above 16 dimensions the exact re-ranking's loop to choose and the
+difference norm to report), so the lists equal those of :func:`topotree.graph.knn` bit for bit,
+up to neighbours at exactly equal distances.
 
 Dask is imported inside the functions: ``import topotree`` never needs it.
 """
@@ -17,37 +18,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._dask_screen import principal_frame, screen_block, screen_finish, screen_step
 from ._kdtree import _FAST, _insert, _point_gap, build_kdtree
 from .graph import _KDTREE_MAX_DIM, _leafsize
-
-
-@njit(cache=True)
-def _drop_self_kernel(idx, dist, out_i, out_d):
-    n, kp1 = idx.shape
-    for i in range(n):
-        pos = kp1 - 1  # drop the last neighbour unless the point itself is listed
-        for j in range(kp1):
-            if idx[i, j] == i:
-                pos = j
-                break
-        c = 0
-        for j in range(kp1):
-            if j != pos:
-                out_i[i, c] = idx[i, j]
-                out_d[i, c] = dist[i, j]
-                c += 1
-
-
-def _drop_self(idx, dist):
-    """(n, k + 1) lists -> (n, k): drop point i from row i (or the last entry when it is absent)."""
-    n, kp1 = idx.shape
-    out_i = np.empty((n, kp1 - 1), dtype=np.int64)
-    out_d = np.empty((n, kp1 - 1), dtype=np.float64)
-    _drop_self_kernel(idx, dist, out_i, out_d)
-    return out_i, out_d
-
-
-_PAIR_BYTES = 2**27  # brute force: at most this many bytes of squared distances at a time
 
 
 def _kdtree_block(Xb, offset):
@@ -156,74 +129,9 @@ def _tree_finish(state, own, q_offset):
     return idx, dist
 
 
-@njit(cache=True, nogil=True)
-def _fold_expanded(G, sq_q, sq_c, c_offset, best_e, best_i, best_d):
-    """Fold a column block into the k + 1 best lists by BLAS-expanded squared distance
-    ``(|q|^2 + |c|^2) - 2 q.c`` (the in-memory brute force's expression, operation for operation;
-    no fast-math, so the same bits), kept sorted by (value, index). ``G``: the block of q.c."""
-    m, mc = G.shape
-    k1 = best_e.shape[1]
-    for i in range(m):
-        worst_e, worst_i = best_e[i, k1 - 1], best_i[i, k1 - 1]
-        for j in range(mc):
-            e = (sq_q[i] + sq_c[j]) - 2.0 * G[i, j]
-            g = c_offset + j
-            if e < worst_e or (e == worst_e and g < worst_i) or worst_i < 0:
-                t = k1 - 1
-                while t > 0 and (best_i[i, t - 1] < 0 or best_e[i, t - 1] > e
-                                 or (best_e[i, t - 1] == e and best_i[i, t - 1] > g)):
-                    best_e[i, t] = best_e[i, t - 1]
-                    best_i[i, t] = best_i[i, t - 1]
-                    best_d[i, t] = best_d[i, t - 1]
-                    t -= 1
-                best_e[i, t] = e
-                best_i[i, t] = g
-                best_d[i, t] = np.nan  # exact distance filled in after the block
-                worst_e, worst_i = best_e[i, k1 - 1], best_i[i, k1 - 1]
-
-
-def _brute_step(state, Qb, Cb, c_offset, k1):
-    """One link of a row block's chain (many dimensions): the k + 1 candidates of smallest
-    BLAS-expanded squared distance (the in-memory brute force's choice) among the kept ones and
-    the column block's, with their exact distances (the in-memory formula, a function of the two
-    points only). One BLAS product per slab of rows, then one pass over it."""
-    Q = np.ascontiguousarray(Qb, dtype=np.float64)
-    C = np.ascontiguousarray(Cb, dtype=np.float64)
-    sq_q = np.einsum("ij,ij->i", Q, Q)
-    sq_c = np.einsum("ij,ij->i", C, C)
-    m, mc = Q.shape[0], C.shape[0]
-    if state is None:
-        best_e = np.full((m, k1), np.inf)
-        best_i = np.full((m, k1), -1, dtype=np.int64)
-        best_d = np.full((m, k1), np.inf)
-    else:
-        best_e, best_i, best_d = (a.copy() for a in state)  # tasks never modify their inputs (retries)
-    step = max(1, min(m, _PAIR_BYTES // (8 * max(mc, 1))))
-    for lo in range(0, m, step):
-        hi = min(m, lo + step)
-        _fold_expanded(Q[lo:hi] @ C.T, sq_q[lo:hi], sq_c, c_offset, best_e[lo:hi], best_i[lo:hi], best_d[lo:hi])
-    r, t = np.nonzero(np.isnan(best_d))
-    if r.shape[0]:
-        diff = Q[r][:, None, :] - C[best_i[r, t] - c_offset][:, None, :]
-        best_d[r, t] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))[:, 0]
-    return best_e, best_i, best_d
-
-
-def _brute_finish(state, q_offset):
-    """Sorted by exact distance (equal ones by expanded distance, then index), self dropped."""
-    _, idx, dist = state  # already in (expanded distance, index) order
-    if idx.size and idx.min() < 0:
-        raise RuntimeError("blockwise kNN left a neighbour list unfilled")
-    o = np.argsort(dist, axis=1, kind="stable")
-    idx = np.take_along_axis(idx, o, axis=1)
-    dist = np.take_along_axis(dist, o, axis=1)
-    # _drop_self works on local row numbers: shift the indices so that row r is "point r"
-    out_i, out_d = _drop_self(np.ascontiguousarray(idx - q_offset), np.ascontiguousarray(dist))
-    return out_i + q_offset, out_d
-
-
 # --- spatially ordered blocks -------------------------------------------------------------------
 
+_FRAME_SAMPLE = 2**14  # rows of X that place the frame of the blocks above 16 dims when none is given
 _PRUNE_SLACK = 1e-9  # a column block is skipped only when its gap exceeds the bound by this fraction
 
 
@@ -292,73 +200,100 @@ def chain_order(lo, hi):
     return [np.lexsort((np.arange(B), gaps[i])) for i in range(B)]
 
 
-def needed_columns(state, own, cell_lo, cell_hi, candidates):
+def needed_columns(state, own, cell_lo, cell_hi, candidates, slack=0.0):
     """The column blocks (among ``candidates``) that can still give a point of the row block a
     nearer neighbour: those within the current k-th distance of one of its KD-tree leaves. ``state``:
-    the row block's k-best lists after its own block (squared distances, in its tree order);
-    ``own``: its KD-tree; a block farther than every bound cannot insert a point, so skipping it
-    changes nothing."""
-    best_d, _ = state
-    Qs, _, qstart, qend, qleft, _, qlo, qhi = own
+    the row block's k-best lists after its own block (squared distances first, in its tree order);
+    ``own``: its KD-tree (boxes in the frame of the cells' boxes; ``slack``: an absolute bound of
+    the squared distances' rounding in that frame); a block farther than every bound cannot insert
+    a point, so skipping it changes nothing."""
+    best_d = state[0]
+    qstart, qleft, qlo, qhi = own[2], own[4], own[6], own[7]
     leaves = np.flatnonzero(qleft == -1)
     leaves = leaves[np.argsort(qstart[leaves], kind="stable")]  # the leaves tile the rows, in this order
     bound = np.maximum.reduceat(best_d[:, -1], qstart[leaves]) if leaves.shape[0] else np.zeros(0)
     candidates = np.asarray(candidates, dtype=np.int64)
     gaps = box_gaps(qlo[leaves], qhi[leaves], cell_lo[candidates], cell_hi[candidates])
-    keep = (gaps <= bound[:, None] * (1.0 + _PRUNE_SLACK)).any(axis=0)
+    keep = (gaps <= bound[:, None] * (1.0 + _PRUNE_SLACK) + slack).any(axis=0)
     return candidates[keep]
 
 
-def own_states(X, k):
-    """The first link of every row block's chain (its own block): ``(trees, states)`` as lists of
-    Delayed, for :func:`needed_columns` and :func:`knn_blocks` (``trees=``, ``states=``)."""
+def _many_dims(X):
+    return X.shape[1] > _KDTREE_MAX_DIM
+
+
+def sample_frame(X):
+    """The common frame of the blocks above 16 dimensions (Delayed): the principal axes of up to
+    ``_FRAME_SAMPLE`` evenly spaced rows."""
+    import dask
+
+    n = X.shape[0]
+    rows = np.unique(np.linspace(0, n - 1, min(n, _FRAME_SAMPLE)).astype(np.int64))
+    return dask.delayed(principal_frame, pure=True)(X[rows])
+
+
+def _block_trees(X, frame):
     import dask
 
     blocks = X.to_delayed().ravel()
-    sizes = np.asarray(X.chunks[0], dtype=np.int64)
-    offsets = np.r_[0, np.cumsum(sizes)[:-1]]
-    trees = [dask.delayed(_kdtree_block, pure=True)(blocks[j], int(offsets[j])) for j in range(len(blocks))]
-    return trees, [dask.delayed(_tree_step, pure=True)(None, trees[i], trees[i], k) for i in range(len(blocks))]
+    offsets = np.r_[0, np.cumsum(X.chunks[0])[:-1]].astype(np.int64)
+    if _many_dims(X):
+        return [dask.delayed(screen_block, pure=True)(blocks[j], int(offsets[j]), frame) for j in range(len(blocks))]
+    return [dask.delayed(_kdtree_block, pure=True)(blocks[j], int(offsets[j])) for j in range(len(blocks))]
 
 
-def knn_blocks(X, k, chains=None, trees=None, states=None):
+def _step(X):
+    return screen_step if _many_dims(X) else _tree_step
+
+
+def own_states(X, k, frame=None):
+    """The first link of every row block's chain (its own block): ``(trees, states)`` as lists of
+    Delayed, for :func:`needed_columns` and :func:`knn_blocks` (``trees=``, ``states=``); above
+    16 dimensions the blocks are put in ``frame`` (default :func:`sample_frame`)."""
+    import dask
+
+    if _many_dims(X) and frame is None:
+        frame = sample_frame(X)
+    trees = _block_trees(X, frame)
+    step = _step(X)
+    extra = (True,) if _many_dims(X) else ()
+    return trees, [dask.delayed(step, pure=True)(None, trees[i], trees[i], k, *extra) for i in range(len(trees))]
+
+
+def knn_blocks(X, k, chains=None, trees=None, states=None, frame=None):
     """Exact kNN of a row-chunked Dask array: ``(indices, distances)`` as (n, k) Dask arrays.
 
     ``X``: (n, d) dask array, float64, one chunk across the columns. Lazy: nothing runs until the
     results are computed (or stored, e.g. with ``dask.array.to_zarr``). Indices are X's row numbers.
 
-    In <= 16 dimensions: ``chains[i]``, the column blocks row block i visits, in that order (its own
-    first; default all of them, its own then the next ones); ``trees``, ``states``: the blocks'
-    KD-trees and the states after the own block (:func:`own_states`), the chains then continue from
-    them (``chains[i]`` without the own block).
+    ``chains[i]``: the column blocks row block i visits, in that order (its own first; default
+    all of them, its own then the next ones); ``trees``, ``states``: the blocks' KD-trees and the
+    states after the own block (:func:`own_states`), the chains then continue from them
+    (``chains[i]`` without the own block). Above 16 dimensions the blocks' trees are built in
+    ``frame`` (a :class:`~topotree._dask_screen.Frame` or a Delayed one; default
+    :func:`sample_frame`).
     """
     import dask
     import dask.array as da
 
-    n, d = X.shape
-    blocks = X.to_delayed().ravel()
+    many = _many_dims(X)
     sizes = np.asarray(X.chunks[0], dtype=np.int64)
     offsets = np.r_[0, np.cumsum(sizes)[:-1]]
-    B = len(blocks)
+    B = sizes.shape[0]
+    if trees is None:
+        if many and frame is None:
+            frame = sample_frame(X)
+        trees = _block_trees(X, frame)
+    step = _step(X)
+    finish = screen_finish if many else _tree_finish
     idx_parts, dist_parts = [], []
-    if d <= _KDTREE_MAX_DIM:
-        if trees is None:
-            trees = [dask.delayed(_kdtree_block, pure=True)(blocks[j], int(offsets[j])) for j in range(B)]
-        for i in range(B):
-            state = None if states is None else states[i]
-            # the row block's own points first: a tight bound from the start
-            for j in (chains[i] if chains is not None else [(i + s) % B for s in range(B)]):
-                state = dask.delayed(_tree_step, pure=True)(state, trees[i], trees[int(j)], k)
-            res = dask.delayed(_tree_finish, pure=True, nout=2)(state, trees[i], int(offsets[i]))
-            idx_parts.append(da.from_delayed(res[0], (int(sizes[i]), k), dtype=np.int64))
-            dist_parts.append(da.from_delayed(res[1], (int(sizes[i]), k), dtype=np.float64))
-    else:
-        for i in range(B):
-            state = None
-            for s in range(B):
-                j = (i + s) % B
-                state = dask.delayed(_brute_step, pure=True)(state, blocks[i], blocks[j], int(offsets[j]), k + 1)
-            res = dask.delayed(_brute_finish, pure=True, nout=2)(state, int(offsets[i]))
-            idx_parts.append(da.from_delayed(res[0], (int(sizes[i]), k), dtype=np.int64))
-            dist_parts.append(da.from_delayed(res[1], (int(sizes[i]), k), dtype=np.float64))
+    for i in range(B):
+        state = None if states is None else states[i]
+        # the row block's own points first: a tight bound from the start
+        for j in (chains[i] if chains is not None else [(i + s) % B for s in range(B)]):
+            extra = (int(j) == i,) if many else ()
+            state = dask.delayed(step, pure=True)(state, trees[i], trees[int(j)], k, *extra)
+        res = dask.delayed(finish, pure=True, nout=2)(state, trees[i], int(offsets[i]))
+        idx_parts.append(da.from_delayed(res[0], (int(sizes[i]), k), dtype=np.int64))
+        dist_parts.append(da.from_delayed(res[1], (int(sizes[i]), k), dtype=np.float64))
     return da.concatenate(idx_parts, axis=0), da.concatenate(dist_parts, axis=0)

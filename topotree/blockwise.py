@@ -2,9 +2,10 @@
 graph's reduction to a spanning forest computed blockwise on Dask (``pip install topotree[dask]``),
 the merge of the forest on the client.
 
-What is distributed: the exact kNN search (each row block of X against every column block, a
-KD-tree per block in <= 16 dimensions, one BLAS product per pair of blocks above), which is
-the O(n log n) to O(n^2 d) part; a log-density callable (applied block by block); and the
+What is distributed: the exact kNN search (each row block of X against the column blocks within
+reach, a KD-tree per block; above 16 dimensions its leaves screened by float32 BLAS products
+against the column block's and re-ranked exactly), which is the O(n log n) to O(n^2 d) part;
+a log-density callable (applied block by block); and the
 reduction of the (n, k) graph to its maximum spanning forest under the order in which the points
 enter the superlevel sets (each row block's forest, then the forests combined pairwise in a tree of
 tasks: :mod:`topotree._forest`), which keeps exactly what the merge needs, so the tree is the
@@ -43,6 +44,8 @@ from typing import Any
 import numpy as np
 
 from ._dask_knn import cell_of, chain_order, knn_blocks, median_cells, needed_columns, own_states
+from ._dask_screen import principal_frame
+from ._knn_blocks import _ERR
 from ._forest import MAX_POINTS, edge_components, forest_edges, row_keys, spanning_forest, union_forest
 from ._progress import interactive
 from ._typing import ArrayLike, LogDensity, PathLike
@@ -199,10 +202,10 @@ def knn_graph(X: Any, k: int | None = None, *, store: PathLike | None = None,
               progress: bool | None = None) -> tuple[Any, Any]:
     """Exact k nearest neighbours of a Dask array (or a .zarr/.npy path), blockwise on Dask.
 
-    Each row block is queried against every column block (a KD-tree per block in <= 16
-    dimensions, brute force with BLAS above), with the formulas of the in-memory search, so the
-    result equals :func:`topotree.graph.knn` on the same points (up to the order of neighbours at
-    exactly equal distances).
+    Each row block is queried against every column block (a KD-tree per block; above 16
+    dimensions its leaves screened by float32 BLAS products and re-ranked exactly), with the
+    formulas of the in-memory search, so the result equals :func:`topotree.graph.knn` on the same
+    points (up to neighbours at exactly equal distances).
 
     Parameters
     ----------
@@ -325,22 +328,31 @@ def _search(Xd, k, client, show, token):
     ``(Xs, perm, indices, distances)``, the rows and indices those of ``Xs = Xd[perm]`` (``perm``
     None: X's own blocks).
 
-    In <= 16 dimensions (the KD-tree search) and unless X's blocks are already spatially coherent
+    Unless X's blocks are already spatially coherent
     (fewer than ``_ORDERED_FILL`` of the (cell, block) pairs meet on a sample), the points are
     regrouped into the cells of a k-d partition placed on a sample (median splits, about
     ``_ORDERED_ROWS`` points a cell), one block a cell, and each row block visits the column
     blocks by increasing gap between their cells, so the far ones prune at the root of their trees.
     With a distributed client, each row block first searches its own block, and its chain then
     lists only the blocks within reach of its current k-th distances (the others cannot give a
-    nearer point: the result is the same, without moving their trees between workers)."""
+    nearer point: the result is the same, without moving their trees between workers). Above 16
+    dimensions the cells and the blocks' trees are placed in the sample's principal frame."""
     dask, da = _import_dask()
     n, d = Xd.shape
     levels = max(1, math.ceil(math.log2(max(n / _ORDERED_ROWS, 1.0))))
-    if d > _KDTREE_MAX_DIM or n < 2 ** levels * _MIN_CELL_ROWS:
+    many = d > _KDTREE_MAX_DIM
+    small = n < 2 ** levels * _MIN_CELL_ROWS
+    if small and not many:
         return (Xd, None, *knn_blocks(Xd, k))
     rng = np.random.default_rng(0)
     rows = np.sort(rng.choice(n, min(n, _ORDER_SAMPLE), replace=False))
     S = np.asarray(_compute([Xd[rows]], False)[0])
+    frame = None
+    if many:  # cells and trees in the sample's principal frame: tighter boxes on anisotropic clouds
+        frame = principal_frame(S)
+        S = (S - frame.centre) @ frame.axes
+        if small:
+            return (Xd, None, *knn_blocks(Xd, k, frame=frame))
     dims, values, lo, hi = median_cells(S, levels)
     in_offsets = np.r_[0, np.cumsum(Xd.chunks[0])].astype(np.int64)
     B = len(Xd.chunks[0])
@@ -348,8 +360,9 @@ def _search(Xd, k, client, show, token):
     sample_cell = cell_of(S, dims, values)
     met = np.unique(sample_cell * B + sample_block).shape[0]
     if B > 1 and met < _ORDERED_FILL * (2 ** levels) * B:  # X's blocks are spatially coherent already
-        return (Xd, None, *knn_blocks(Xd, k))
-    cell = np.asarray(_compute([Xd.map_blocks(cell_of, dims, values, drop_axis=1, dtype=np.int64)], show)[0])
+        return (Xd, None, *knn_blocks(Xd, k, frame=frame))
+    cell = np.asarray(_compute([Xd.map_blocks(_cell_in_frame, dims, values, frame, drop_axis=1, dtype=np.int64)],
+                               show)[0])
     perm = np.argsort(cell, kind="stable").astype(np.int64)
     counts = np.bincount(cell, minlength=2 ** levels)
     del cell
@@ -369,14 +382,30 @@ def _search(Xd, k, client, show, token):
     Xs = da.concatenate(parts, axis=0)
     order = chain_order(lo, hi)
     if client is None:
-        return (Xs, perm, *knn_blocks(Xs, k, chains=order))
-    trees, states = own_states(Xs, k)
+        return (Xs, perm, *knn_blocks(Xs, k, chains=order, frame=frame))
+    trees, states = own_states(Xs, k, frame)
     kept = client.persist(trees + states)
     trees, states = kept[:len(trees)], kept[len(trees):]
-    plans = [dask.delayed(needed_columns)(states[i], trees[i], lo, hi, order[i][1:],
+    slack = 0.0
+    if many:  # the frame's rotation moves squared distances by at most this (as in the leaves' search)
+        radius = max(_compute([dask.delayed(_block_radius)(t) for t in trees], False))
+        slack = _ERR * (d + 8) * 2.0**-53 * (2.0 * radius) ** 2
+    plans = [dask.delayed(needed_columns)(states[i], trees[i], lo, hi, order[i][1:], slack,
                                           dask_key_name=f"topotree-plan-{token}-{i}") for i in range(len(trees))]
     chains = _compute(plans, False)
     return (Xs, perm, *knn_blocks(Xs, k, chains=chains, trees=trees, states=states))
+
+
+def _cell_in_frame(block, dims, values, frame):
+    """:func:`cell_of` of a block's rows, in ``frame`` when there is one (above 16 dims)."""
+    if frame is not None:
+        block = (np.asarray(block, dtype=np.float64) - frame.centre) @ frame.axes
+    return cell_of(block, dims, values)
+
+
+def _block_radius(tree):
+    """The largest norm of a point of a block in the frame (above 16 dims)."""
+    return float(tree.norm.max()) if tree.norm.shape[0] else 0.0
 
 
 def _neighbors_array(n, k):
