@@ -179,6 +179,27 @@ def test_spatially_ordered_search_in_many_dims(client, monkeypatch):
     assert sum(len(c) for c in chains) < blocks * (blocks - 1)
 
 
+def test_screened_links_from_ten_dims_give_the_same_tree(client, monkeypatch):
+    """Where the in-memory search would screen (forced here at 12 dims), the links screen too and
+    report distances by the KD-tree's formula, as in memory: the same tree."""
+    import topotree.blockwise as bw
+
+    seen = _spy_search(monkeypatch)
+    frames = []
+    search = bw.knn_blocks
+
+    def spy(X, k, **kw):
+        frames.append(kw.get("frame"))
+        return search(X, k, **kw)
+
+    monkeypatch.setattr(bw, "knn_blocks", spy)
+    monkeypatch.setattr(bw, "screen_pays", lambda S, n, k: True)
+    X = _cloud(20_000, 12, seed=12)
+    assert_same_tree(tt.build_tree(X), tt.build_tree(da.from_array(X, chunks=(3000, 12))))
+    (blocks, chains), = seen
+    assert frames == [frames[0]] and frames[0] is not None and chains is not None
+
+
 def test_killing_a_worker_mid_run_gives_the_same_tree(monkeypatch):
     """Dask re-runs the lost worker's tasks (every task is pure); the tree is unchanged. (Cells of
     6000 points for the spatially ordered search: 16 blocks, enough kNN links to kill mid-run.)"""

@@ -82,6 +82,22 @@ def test_many_dims_screen_is_exact_against_brute_force(monkeypatch, direct, cols
             assert np.array_equal(dist, knn(X, k)[1])
 
 
+def test_screen_pays_follows_the_in_memory_rule():
+    """The screened links are chosen as the in-memory search chooses its method: never below 10
+    dims or for few points, always above 16; between, on full-dimensional clusters (the KD-tree's
+    work grows with n) and not on a low-dimensional manifold (its work stays flat)."""
+    from topotree._dask_knn import screen_pays
+
+    rng = np.random.default_rng(0)
+    blob = rng.normal(size=(8000, 14))
+    t = rng.uniform(size=(8000, 2))
+    manifold = np.c_[np.sin(3 * t), np.cos(2 * t), t ** 2, t * t[:, ::-1], np.sin(t + 1), np.cos(5 * t),
+                     t[:, :1] * 0.5, t[:, 1:] ** 3] + 1e-3 * rng.normal(size=(8000, 14))
+    assert screen_pays(blob, 10**6, 15) and not screen_pays(manifold, 10**6, 15)
+    assert not screen_pays(blob[:, :8], 10**6, 15) and not screen_pays(blob, 10_000, 15)
+    assert screen_pays(rng.normal(size=(500, 20)), 600, 15)
+
+
 def test_store_streams_the_graph_to_zarr(tmp_path):
     X = np.random.default_rng(2).normal(size=(2000, 4))
     idx, dist = knn_graph(da.from_array(X, chunks=(500, 4)), 10, store=tmp_path / "g.zarr")

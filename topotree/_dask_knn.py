@@ -15,12 +15,14 @@ Dask is imported inside the functions: ``import topotree`` never needs it.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
 from ._dask_screen import principal_frame, screen_block, screen_finish, screen_step
-from ._kdtree import _FAST, _insert, _point_gap, build_kdtree
-from .graph import _KDTREE_MAX_DIM, _leafsize
+from ._kdtree import _FAST, _insert, _point_gap, build_kdtree, query_leaves
+from .graph import _BLOCKS_WORK, _KDTREE_MAX_DIM, _PROBE_MIN_DIM, _PROBE_MIN_POINTS, _leafsize, _probe_leaves
 
 
 def _kdtree_block(Xb, offset):
@@ -132,6 +134,7 @@ def _tree_finish(state, own, q_offset):
 # --- spatially ordered blocks -------------------------------------------------------------------
 
 _FRAME_SAMPLE = 2**14  # rows of X that place the frame of the blocks above 16 dims when none is given
+_PROBE_GROWTH = 4  # screen_pays probes the sample at its full size and at this fraction of it
 _PRUNE_SLACK = 1e-9  # a column block is skipped only when its gap exceeds the bound by this fraction
 
 
@@ -218,8 +221,38 @@ def needed_columns(state, own, cell_lo, cell_hi, candidates, slack=0.0):
     return candidates[keep]
 
 
-def _many_dims(X):
-    return X.shape[1] > _KDTREE_MAX_DIM
+def screen_pays(S, n, k):
+    """Whether the screened links (:mod:`topotree._dask_screen`) should search X (n points, of
+    which ``S`` is a uniform sample), by the in-memory search's rule (``graph._search_method``):
+    always above 16 dims, never below ``_PROBE_MIN_DIM`` or under ``_PROBE_MIN_POINTS`` points;
+    between, when the KD-tree would compute more than ``_BLOCKS_WORK / d`` distances a point. That
+    work is probed on a sample of the leaves of the sample's KD-tree at two sizes and extrapolated
+    to n with its measured growth (close to linear in n on full-dimensional clusters, where the
+    search is brute force inside each, flat on a low-dimensional manifold)."""
+    m, d = S.shape
+    if d > _KDTREE_MAX_DIM:
+        return True
+    if d < _PROBE_MIN_DIM or n < _PROBE_MIN_POINTS or m < 2 * _PROBE_GROWTH * (k + 1):
+        return False
+    perm = np.random.default_rng(0).permutation(m)
+    sizes = (m // _PROBE_GROWTH, m)
+    works = []
+    for size in sizes:
+        kk = min(k, size - 1)
+        Xs, _, start, end, left, right, lo, hi = build_kdtree(np.ascontiguousarray(S[perm[:size]], dtype=np.float64),
+                                                            _leafsize(d))
+        probed = _probe_leaves(np.flatnonzero(left == -1))
+        work = np.zeros(probed.shape[0], dtype=np.int64)
+        query_leaves(Xs, start, end, left, right, lo, hi, probed, kk, np.empty((size, kk)),
+                     np.empty((size, kk), dtype=np.int64), work)
+        works.append(max(float(work.sum()), 1.0) / max(int((end[probed] - start[probed]).sum()), 1))
+    growth = min(1.0, max(0.0, math.log(works[1] / works[0]) / math.log(sizes[1] / sizes[0])))
+    return works[1] * (n / m) ** growth * d > _BLOCKS_WORK
+
+
+def _screened(X, frame):
+    """The screened links (:mod:`topotree._dask_screen`): above 16 dims, or when a frame is given."""
+    return frame is not None or X.shape[1] > _KDTREE_MAX_DIM
 
 
 def sample_frame(X):
@@ -237,26 +270,28 @@ def _block_trees(X, frame):
 
     blocks = X.to_delayed().ravel()
     offsets = np.r_[0, np.cumsum(X.chunks[0])[:-1]].astype(np.int64)
-    if _many_dims(X):
+    if _screened(X, frame):
         return [dask.delayed(screen_block, pure=True)(blocks[j], int(offsets[j]), frame) for j in range(len(blocks))]
     return [dask.delayed(_kdtree_block, pure=True)(blocks[j], int(offsets[j])) for j in range(len(blocks))]
 
 
-def _step(X):
-    return screen_step if _many_dims(X) else _tree_step
+def _step(X, frame):
+    return screen_step if _screened(X, frame) else _tree_step
 
 
 def own_states(X, k, frame=None):
     """The first link of every row block's chain (its own block): ``(trees, states)`` as lists of
     Delayed, for :func:`needed_columns` and :func:`knn_blocks` (``trees=``, ``states=``); above
-    16 dimensions the blocks are put in ``frame`` (default :func:`sample_frame`)."""
+    16 dimensions or with a ``frame``, the screened links' blocks, in ``frame`` (default
+    :func:`sample_frame`)."""
     import dask
 
-    if _many_dims(X) and frame is None:
+    screened = _screened(X, frame)
+    if screened and frame is None:
         frame = sample_frame(X)
     trees = _block_trees(X, frame)
-    step = _step(X)
-    extra = (True,) if _many_dims(X) else ()
+    step = _step(X, frame)
+    extra = (True,) if screened else ()
     return trees, [dask.delayed(step, pure=True)(None, trees[i], trees[i], k, *extra) for i in range(len(trees))]
 
 
@@ -269,14 +304,14 @@ def knn_blocks(X, k, chains=None, trees=None, states=None, frame=None):
     ``chains[i]``: the column blocks row block i visits, in that order (its own first; default
     all of them, its own then the next ones); ``trees``, ``states``: the blocks' KD-trees and the
     states after the own block (:func:`own_states`), the chains then continue from them
-    (``chains[i]`` without the own block). Above 16 dimensions the blocks' trees are built in
-    ``frame`` (a :class:`~topotree._dask_screen.Frame` or a Delayed one; default
-    :func:`sample_frame`).
+    (``chains[i]`` without the own block). Above 16 dimensions, or with a ``frame`` (a
+    :class:`~topotree._dask_screen.Frame` or a Delayed one; default :func:`sample_frame`), the
+    links are the screened ones (:mod:`topotree._dask_screen`), the blocks' trees built in it.
     """
     import dask
     import dask.array as da
 
-    many = _many_dims(X)
+    many = _screened(X, frame)
     sizes = np.asarray(X.chunks[0], dtype=np.int64)
     offsets = np.r_[0, np.cumsum(sizes)[:-1]]
     B = sizes.shape[0]
@@ -284,7 +319,7 @@ def knn_blocks(X, k, chains=None, trees=None, states=None, frame=None):
         if many and frame is None:
             frame = sample_frame(X)
         trees = _block_trees(X, frame)
-    step = _step(X)
+    step = _step(X, frame)
     finish = screen_finish if many else _tree_finish
     idx_parts, dist_parts = [], []
     for i in range(B):

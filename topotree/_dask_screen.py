@@ -31,9 +31,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from ._kdtree import build_kdtree
+from ._kdtree import _FAST, build_kdtree
 from ._knn_blocks import _COLS, _DIRECT, _ERR, _MARGIN, _REL, _RUN, _UP, _screen
-from .graph import _DIFF_BYTES, _block_leafsize
+from .graph import _DIFF_BYTES, _KDTREE_MAX_DIM, _block_leafsize
 
 _U32 = 2.0**-24  # unit roundoff of float32
 _U64 = 2.0**-53  # and of float64
@@ -157,6 +157,21 @@ def _exact(A, q, B, p, d):
         diff = A[q, j] - B[p, j]
         dist += diff * diff
     return dist
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _tree_formula(A, rows, B, cols, out):
+    """``out[i] = |A[rows[i]] - B[cols[i]]|`` by the KD-tree query's own loop and floating-point
+    flags (:func:`topotree._kdtree.tree_distances`: the same bits), the distance reported up to
+    16 dims."""
+    d = A.shape[1]
+    for i in range(rows.shape[0]):
+        q, p = rows[i], cols[i]
+        dist = 0.0
+        for j in range(d):
+            diff = A[q, j] - B[p, j]
+            dist += diff * diff
+        out[i] = np.sqrt(dist)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -366,8 +381,13 @@ def screen_step(state, own, col, k, same=False):
         if products:
             _settle(own, col, s, bd, bi, products, own.sq, slack, lists)
     r, t = np.nonzero(fresh >= 0)
+    if d <= _KDTREE_MAX_DIM:  # the in-memory formula of the reported distance: the KD-tree's loop
+        out = np.empty(r.shape[0])
+        _tree_formula(own.X, r, col.X, fresh[r, t], out)
+        best_d[r, t] = out
+        return best_e, best_i, best_d
     step = max(1, _DIFF_BYTES // (8 * d))
-    for a in range(0, r.shape[0], step):  # the in-memory formula of the reported distance (exact_distances)
+    for a in range(0, r.shape[0], step):  # above 16 dims: exact_distances' difference norm
         rr, tt = r[a:a + step], t[a:a + step]
         diff = own.X[rr][:, None, :] - col.X[fresh[rr, tt]][:, None, :]
         best_d[rr, tt] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))[:, 0]

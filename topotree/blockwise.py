@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from ._dask_knn import cell_of, chain_order, knn_blocks, median_cells, needed_columns, own_states
+from ._dask_knn import cell_of, chain_order, knn_blocks, median_cells, needed_columns, own_states, screen_pays
 from ._dask_screen import principal_frame
 from ._knn_blocks import _ERR
 from ._forest import MAX_POINTS, edge_components, forest_edges, row_keys, spanning_forest, union_forest
@@ -335,20 +335,22 @@ def _search(Xd, k, client, show, token):
     blocks by increasing gap between their cells, so the far ones prune at the root of their trees.
     With a distributed client, each row block first searches its own block, and its chain then
     lists only the blocks within reach of its current k-th distances (the others cannot give a
-    nearer point: the result is the same, without moving their trees between workers). Above 16
-    dimensions the cells and the blocks' trees are placed in the sample's principal frame."""
+    nearer point: the result is the same, without moving their trees between workers). Where the
+    in-memory search would screen leaves by float32 products (above 16 dimensions; from 10 when
+    the KD-tree's work a point, probed on the sample, is large: :func:`screen_pays`), so do the
+    links, and the cells and the blocks' trees are placed in the sample's principal frame."""
     dask, da = _import_dask()
     n, d = Xd.shape
     levels = max(1, math.ceil(math.log2(max(n / _ORDERED_ROWS, 1.0))))
-    many = d > _KDTREE_MAX_DIM
     small = n < 2 ** levels * _MIN_CELL_ROWS
-    if small and not many:
+    if small and d <= _KDTREE_MAX_DIM:
         return (Xd, None, *knn_blocks(Xd, k))
     rng = np.random.default_rng(0)
     rows = np.sort(rng.choice(n, min(n, _ORDER_SAMPLE), replace=False))
     S = np.asarray(_compute([Xd[rows]], False)[0])
     frame = None
-    if many:  # cells and trees in the sample's principal frame: tighter boxes on anisotropic clouds
+    screen = screen_pays(S, n, k)  # the in-memory search's choice of method, made on the sample
+    if screen:  # cells and trees in the sample's principal frame: tighter boxes on anisotropic clouds
         frame = principal_frame(S)
         S = (S - frame.centre) @ frame.axes
         if small:
@@ -387,13 +389,13 @@ def _search(Xd, k, client, show, token):
     kept = client.persist(trees + states)
     trees, states = kept[:len(trees)], kept[len(trees):]
     slack = 0.0
-    if many:  # the frame's rotation moves squared distances by at most this (as in the leaves' search)
+    if screen:  # the frame's rotation moves squared distances by at most this (as in the leaves' search)
         radius = max(_compute([dask.delayed(_block_radius)(t) for t in trees], False))
         slack = _ERR * (d + 8) * 2.0**-53 * (2.0 * radius) ** 2
     plans = [dask.delayed(needed_columns)(states[i], trees[i], lo, hi, order[i][1:], slack,
                                           dask_key_name=f"topotree-plan-{token}-{i}") for i in range(len(trees))]
     chains = _compute(plans, False)
-    return (Xs, perm, *knn_blocks(Xs, k, chains=chains, trees=trees, states=states))
+    return (Xs, perm, *knn_blocks(Xs, k, chains=chains, trees=trees, states=states, frame=frame))
 
 
 def _cell_in_frame(block, dims, values, frame):
