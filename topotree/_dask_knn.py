@@ -22,6 +22,7 @@ from numba import njit
 
 from ._dask_screen import principal_frame, screen_block, screen_finish, screen_step
 from ._kdtree import _FAST, _insert, _point_gap, build_kdtree, query_leaves
+from ._knn_blocks import box_gap_between as _box_gap_between
 from .graph import _BLOCKS_WORK, _KDTREE_MAX_DIM, _PROBE_MIN_DIM, _PROBE_MIN_POINTS, _leafsize, _probe_leaves
 
 
@@ -30,20 +31,6 @@ def _kdtree_block(Xb, offset):
     Xs, perm, start, end, left, right, lo, hi = build_kdtree(np.ascontiguousarray(Xb, dtype=np.float64),
                                                             _leafsize(Xb.shape[1]))
     return Xs, perm + offset, start, end, left, right, lo, hi
-
-
-@njit(cache=True, inline="always", fastmath=_FAST)
-def _box_gap_between(lo, hi, a, qlo, qhi, b, d):
-    """Squared distance between box a of one tree and box b of another."""
-    s = 0.0
-    for j in range(d):
-        g = lo[a, j] - qhi[b, j]
-        g2 = qlo[b, j] - hi[a, j]
-        if g2 > g:
-            g = g2
-        if g > 0.0:
-            s += g * g
-    return s
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)

@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from ._kdtree import _FAST, build_kdtree
-from ._knn_blocks import _COLS, _DIRECT, _ERR, _MARGIN, _REL, _RUN, _UP, _screen
+from ._knn_blocks import _COLS, _DIRECT, _ERR, _MARGIN, _REL, _RUN, _UP, _screen, reach
 from .graph import _DIFF_BYTES, _KDTREE_MAX_DIM, _block_leafsize
 
 _U32 = 2.0**-24  # unit roundoff of float32
@@ -98,54 +98,6 @@ def screen_block(Xb, offset, frame) -> ScreenBlock:
     parent[right[inner]] = inner
     return ScreenBlock(X[perm], perm.astype(np.int64) + int(offset), start, end, left, right, lo, hi, query, point,
                        sq32.astype(np.float64), np.sqrt(np.einsum("ij,ij->i", Ys, Ys)), parent)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _gap(lo, hi, a, qlo, qhi, b, d):
-    """Squared distance between box a of one tree and box b of another."""
-    s = 0.0
-    for j in range(d):
-        g = lo[a, j] - qhi[b, j]
-        g2 = qlo[b, j] - hi[a, j]
-        if g2 > g:
-            g = g2
-        if g > 0.0:
-            s += g * g
-    return s
-
-
-@njit(cache=True, nogil=True)
-def _reach_between(start, end, left, right, lo, hi, qlo, qhi, L, A, bound):
-    """The points of the column tree's leaves whose box lies within squared distance ``bound`` of
-    the row tree's leaf L (boxes ``qlo``, ``qhi``), node A's left out (-1: none), as runs
-    ``[a, b)`` of consecutive positions (adjacent leaves merged), in the tree's order."""
-    d = lo.shape[1]
-    stack = np.empty(512, dtype=np.int64)
-    runs = np.empty((64, 2), dtype=np.int64)
-    nr = 0
-    stack[0] = 0
-    top = 1
-    while top > 0:
-        top -= 1
-        N = stack[top]
-        if N == A or _gap(lo, hi, N, qlo, qhi, L, d) > bound:
-            continue
-        if left[N] == -1:
-            if nr > 0 and runs[nr - 1, 1] == start[N]:
-                runs[nr - 1, 1] = end[N]
-                continue
-            if nr == runs.shape[0]:
-                grown = np.empty((2 * nr, 2), dtype=np.int64)
-                grown[:nr] = runs
-                runs = grown
-            runs[nr, 0] = start[N]
-            runs[nr, 1] = end[N]
-            nr += 1
-        else:
-            stack[top] = right[N]
-            stack[top + 1] = left[N]
-            top += 2
-    return runs[:nr].copy()
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -375,7 +327,7 @@ def screen_step(state, own, col, k, same=False):
             if m_keep >= k:  # k screened candidates bound the k-th distance (with their rounding)
                 kth = np.minimum(kth, bd[:, k - 1].astype(np.float64) + own.sq[s:e] + slack[s:e])
         bound = float(kth.max()) * (1.0 + _REL) + slack_box if kth.shape[0] else 0.0
-        runs = _reach_between(col.start, col.end, col.left, col.right, col.lo, col.hi, own.lo, own.hi, L, A, bound)
+        runs = reach(col.start, col.end, col.left, col.right, col.lo, col.hi, own.lo, own.hi, L, A, bound)
         if runs.shape[0]:
             _screen_runs(own, col, s, e, runs, q0 + s, bd, bi, products, buf)
         if products:

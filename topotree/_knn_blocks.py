@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit, prange
 
-from ._kdtree import _box_gap, build_kdtree
+from ._kdtree import build_kdtree
 from ._threads import blas_per_worker, worker_threads
 
 _MARGIN = 16  # candidates kept a point beyond k: the float32 screen's slack for exact re-ranking
@@ -49,11 +49,27 @@ def _sq_dist(Xs, q, p, d):
     return dist
 
 
+@njit(cache=True, nogil=True, inline="always")
+def box_gap_between(lo, hi, a, qlo, qhi, b, d):
+    """Squared distance between box a of one tree (``lo``, ``hi``) and box b of another (or the same)."""
+    s = 0.0
+    for j in range(d):
+        g = lo[a, j] - qhi[b, j]
+        g2 = qlo[b, j] - hi[a, j]
+        if g2 > g:
+            g = g2
+        if g > 0.0:
+            s += g * g
+    return s
+
+
 @njit(cache=True, nogil=True)
-def _reach(start, end, left, right, lo, hi, L, A, bound):
-    """The points of the leaves whose box lies within squared distance ``bound`` of leaf L's box,
-    those of node A (already compared) left out: as runs ``[runs[t, 0], runs[t, 1])`` of
-    consecutive positions (adjacent leaves merged), in the tree's order."""
+def reach(start, end, left, right, lo, hi, qlo, qhi, L, A, bound):
+    """The points of the leaves of a tree (``start``, ``end``, ``left``, ``right``, boxes ``lo``,
+    ``hi``) whose box lies within squared distance ``bound`` of leaf L's box (``qlo``, ``qhi``: of
+    the same tree or of another), those of node A (already compared; -1: none) left out: as runs
+    ``[runs[t, 0], runs[t, 1])`` of consecutive positions (adjacent leaves merged), in the tree's
+    order."""
     d = lo.shape[1]
     stack = np.empty(512, dtype=np.int64)
     runs = np.empty((64, 2), dtype=np.int64)
@@ -63,7 +79,7 @@ def _reach(start, end, left, right, lo, hi, L, A, bound):
     while top > 0:
         top -= 1
         N = stack[top]
-        if N == A or _box_gap(lo, hi, N, L, d) > bound:
+        if N == A or box_gap_between(lo, hi, N, qlo, qhi, L, d) > bound:
             continue
         if left[N] == -1:
             if nr > 0 and runs[nr - 1, 1] == start[N]:
@@ -198,7 +214,7 @@ def _leaf_pass(Xq, Xp, sq, slack, slack64, tree, parent, leaves, k, cand, thr):
         _screen(Q @ Xp[a0:a1].T, none, a0, s, bd, bi)
         # an upper bound of the k-th neighbour distance of every point of the leaf
         bound = float(np.max(bd[:, k - 1].astype(np.float64) + sq[s:e] + slack[s:e])) * (1.0 + _REL) + slack64
-        runs = _reach(start, end, left, right, lo, hi, L, A, bound)
+        runs = reach(start, end, left, right, lo, hi, lo, hi, L, A, bound)
         long = runs[:, 1] - runs[:, 0] >= _DIRECT
         for a, b in runs[long]:  # long runs: products straight on the stored rows, no copy
             for c0 in range(int(a), int(b), _COLS):
