@@ -3,9 +3,10 @@
 Each row block is queried against every column block in a chain of tasks: the chain of row block
 i starts with block i itself and carries the current k best (index, distance) lists from one column
 block to the next, so a task holds two blocks and an (m, k + 1) list, whatever n. A KD-tree per
-block (built once, one task a block). Few dimensions (<= 16): the column block's tree queried
-with the current k-th distance as bound; more: the row block's leaves against the column leaves
-within reach, screened by float32 products and re-ranked exactly (:mod:`topotree._dask_screen`).
+block (built once, one task a block). Few dimensions: the column block's tree queried with the
+current k-th distance as bound; where the in-memory search would screen instead (above 16 dims,
+from 10 by :func:`screen_pays`): the row block's leaves against the column leaves within reach,
+screened by float32 products and re-ranked exactly (:mod:`topotree._dask_screen`).
 The distances are computed with the in-memory search's own formulas (the KD-tree's
 squared-difference loop; above 16 dimensions the exact re-ranking's loop to choose and the
 difference norm to report), so the lists equal those of :func:`topotree.graph.knn` bit for bit,

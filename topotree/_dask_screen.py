@@ -1,20 +1,25 @@
-"""Exact kNN of a Dask array above 16 dimensions: one link of a row block's chain, the leaves of
+"""Exact kNN of a Dask array in many dimensions: one link of a row block's chain, the leaves of
 the row block's KD-tree against the leaves of a column block's within reach, screened by float32
-matrix products, every survivor's distance computed exactly.
+matrix products, the survivors re-ranked exactly.
 
-The in-memory search (:mod:`topotree._knn_blocks`), cut along blocks: each block is put once into
-a common principal frame (the centre and axes of a sample: tight boxes on anisotropic clouds) and
-a KD-tree; a link folds one column block into the row block's k-best lists. For each leaf of the
-row block, the column leaves whose boxes lie within the leaf's current largest k-th distance are
-multiplied in float32 against it (``|y|^2 - 2 x.y``, one product per run of consecutive points),
-and a value that could still beat the row's k-th distance, given a bound of the float32 and
-rotation rounding, has its distance computed exactly in float64 from the original coordinates
-(the in-memory search's re-ranking formula) and is inserted, ties by index. So no point is
-dropped by rounding and the lists hold the exact k nearest (ties aside), whatever the blocks. The
-own block goes first: each leaf against its ancestor ``_UP`` levels up, then the rest in reach.
+The in-memory search (:mod:`topotree._knn_blocks`), cut along blocks; used where it would be
+(above 16 dimensions, and from 10 where the KD-tree prunes too little:
+:func:`topotree._dask_knn.screen_pays`). Each block is put once into a common principal frame
+(the centre and axes of a sample: tight boxes on anisotropic clouds) and a KD-tree; a link folds
+one column block into the row block's k-best lists. For each leaf of the row block, the column
+leaves whose boxes lie within the leaf's current largest k-th distance are multiplied in float32
+against it (``|y|^2 - 2 x.y``, one product per run of consecutive points); each row keeps its
+``k + _MARGIN`` smallest values below its current k-th distance plus a bound of the float32 and
+rotation rounding, whose distances are then computed exactly in float64 from the original
+coordinates (the in-memory re-ranking's formula) and merged, ties by index. A row is certified
+when no value it left out can be nearer than its new k-th distance; the rare other row is folded
+value by value. So no point is dropped by rounding and the lists hold the exact k nearest (ties
+aside), whatever the blocks. The own block goes first: each leaf against its ancestor ``_UP``
+levels up, then the rest in reach.
 
-Distances are returned by the in-memory formula too (:func:`topotree.graph.exact_distances`'
-difference norm), so the lists equal the in-memory ones.
+Distances are reported by the in-memory formulas too (up to 16 dimensions the KD-tree's loop,
+above :func:`topotree.graph.exact_distances`' difference norm), so the lists equal the in-memory
+ones.
 
 References
 ----------
