@@ -37,7 +37,7 @@ import numpy as np
 from numba import njit
 
 from ._kdtree import _FAST, build_kdtree
-from ._knn_blocks import _COLS, _DIRECT, _ERR, _MARGIN, _REL, _RUN, _UP, _screen, reach
+from ._knn_blocks import _COLS, _DIRECT, _ERR, _MARGIN, _REL, _RUN, _UP, _screen, parents, reach, screen_operands
 from .graph import _DIFF_BYTES, _KDTREE_MAX_DIM, _block_leafsize
 
 _U32 = 2.0**-24  # unit roundoff of float32
@@ -89,20 +89,9 @@ def screen_block(Xb, offset, frame) -> ScreenBlock:
     Y = (X - frame.centre) @ frame.axes
     Ys, perm, start, end, left, right, lo, hi = build_kdtree(np.ascontiguousarray(Y), _block_leafsize(d),
                                                             overwrite=True)
-    query = np.empty((m, d + 1), dtype=np.float32)
-    query[:, :d] = Ys
-    query[:, d] = 1.0
-    y32 = query[:, :d]
-    sq32 = np.einsum("ij,ij->i", y32, y32)
-    point = np.empty((m, d + 1), dtype=np.float32)
-    np.multiply(y32, -2.0, out=point[:, :d])
-    point[:, d] = sq32
-    parent = np.full(left.shape[0], -1, dtype=np.int64)
-    inner = np.flatnonzero(left >= 0)
-    parent[left[inner]] = inner
-    parent[right[inner]] = inner
+    query, point, sq32 = screen_operands(Ys)
     return ScreenBlock(X[perm], perm.astype(np.int64) + int(offset), start, end, left, right, lo, hi, query, point,
-                       sq32.astype(np.float64), np.sqrt(np.einsum("ij,ij->i", Ys, Ys)), parent)
+                       sq32.astype(np.float64), np.sqrt(np.einsum("ij,ij->i", Ys, Ys)), parents(left, right))
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -228,6 +228,30 @@ def _leaf_pass(Xq, Xp, sq, slack, slack64, tree, parent, leaves, k, cand, thr):
         thr[s:e] = bd[:, m - 1]
 
 
+def parents(left, right):
+    """Each node's parent in a KD-tree (-1 for the root)."""
+    parent = np.full(left.shape[0], -1, dtype=np.int64)
+    inner = np.flatnonzero(left >= 0)
+    parent[left[inner]] = inner
+    parent[right[inner]] = inner
+    return parent
+
+
+def screen_operands(Ys):
+    """The float32 operands of the screen, ``(queries [y, 1], points [-2 y, |y|^2], |y|^2)``: one
+    product of a query and a point gives ``|y|^2 - 2 x.y``."""
+    n, d = Ys.shape
+    Xq = np.empty((n, d + 1), dtype=np.float32)
+    Xq[:, :d] = Ys
+    Xq[:, d] = 1.0
+    Y32 = Xq[:, :d]
+    sq = np.einsum("ij,ij->i", Y32, Y32)
+    Xp = np.empty((n, d + 1), dtype=np.float32)
+    np.multiply(Y32, -2.0, out=Xp[:, :d])
+    Xp[:, d] = sq
+    return Xq, Xp, sq
+
+
 def knn_blocks(X, k, leafsize, bar=None):
     """Exact kNN by KD-tree leaves and float32 GEMM screening (see the module's docstring).
 
@@ -246,20 +270,9 @@ def knn_blocks(X, k, leafsize, bar=None):
     del Xc
     Ys, perm, start, end, left, right, lo, hi = build_kdtree(Y, leafsize, overwrite=True)
     leaves = np.flatnonzero(left == -1)
-    parent = np.full(left.shape[0], -1, dtype=np.int64)
-    inner = np.flatnonzero(left >= 0)
-    parent[left[inner]] = inner
-    parent[right[inner]] = inner
+    parent = parents(left, right)
     m = min(n - 1, k + _MARGIN)
-    # one product gives |y|^2 - 2 x.y: queries [x, 1] against points [-2 y, |y|^2]
-    Xq = np.empty((n, d + 1), dtype=np.float32)
-    Xq[:, :d] = Ys
-    Xq[:, d] = 1.0
-    Y32 = Xq[:, :d]
-    sq = np.einsum("ij,ij->i", Y32, Y32)
-    Xp = np.empty((n, d + 1), dtype=np.float32)
-    np.multiply(Y32, -2.0, out=Xp[:, :d])
-    Xp[:, d] = sq
+    Xq, Xp, sq = screen_operands(Ys)
     # the screen's value is |y|^2 - 2 x.y; the distance |x - y|^2 differs from it, plus |x|^2, by
     # the float32 rounding of the inputs and the products: at most (d + 8) u (|x| + |y|)^2; the
     # rotation moves squared distances by the float64 analogue, u = 2**-53
