@@ -23,7 +23,7 @@ from numba import njit
 
 from ._dask_screen import principal_frame, screen_block, screen_finish, screen_step
 from ._kdtree import _FAST, _insert, _point_gap, build_kdtree, query_leaves
-from ._knn_blocks import box_gap_between as _box_gap_between
+from ._kdtree import box_gap_between as _box_gap_between
 from .graph import _BLOCKS_WORK, _KDTREE_MAX_DIM, _PROBE_MIN_DIM, _PROBE_MIN_POINTS, _leafsize, _probe_leaves
 
 

@@ -123,17 +123,24 @@ def build_kdtree(X, leafsize, overwrite=False):
     return Xs, perm, start[:m], end[:m], left[:m], right[:m], lo[:m], hi[:m]
 
 
-@njit(cache=True, inline="always", fastmath={"reassoc", "contract", "arcp", "nsz"})
-def _box_gap(lo, hi, a, b, d):
+@njit(cache=True, nogil=True, inline="always", fastmath={"reassoc", "contract", "arcp", "nsz"})
+def box_gap_between(lo, hi, a, qlo, qhi, b, d):
+    """Squared distance between box a of one tree (``lo``, ``hi``) and box b of another (or the same)."""
     s = 0.0
     for j in range(d):
-        g = lo[a, j] - hi[b, j]
-        g2 = lo[b, j] - hi[a, j]
+        g = lo[a, j] - qhi[b, j]
+        g2 = qlo[b, j] - hi[a, j]
         if g2 > g:
             g = g2
         if g > 0.0:
             s += g * g
     return s
+
+
+@njit(cache=True, inline="always")
+def _box_gap(lo, hi, a, b, d):
+    """Squared distance between boxes a and b of one tree."""
+    return box_gap_between(lo, hi, a, lo, hi, b, d)
 
 
 @njit(cache=True, inline="always")

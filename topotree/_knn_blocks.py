@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit, prange
 
-from ._kdtree import build_kdtree
+from ._kdtree import box_gap_between, build_kdtree
 from ._threads import blas_per_worker, worker_threads
 
 _MARGIN = 16  # candidates kept a point beyond k: the float32 screen's slack for exact re-ranking
@@ -47,20 +47,6 @@ def _sq_dist(Xs, q, p, d):
         diff = Xs[q, j] - Xs[p, j]
         dist += diff * diff
     return dist
-
-
-@njit(cache=True, nogil=True, inline="always")
-def box_gap_between(lo, hi, a, qlo, qhi, b, d):
-    """Squared distance between box a of one tree (``lo``, ``hi``) and box b of another (or the same)."""
-    s = 0.0
-    for j in range(d):
-        g = lo[a, j] - qhi[b, j]
-        g2 = qlo[b, j] - hi[a, j]
-        if g2 > g:
-            g = g2
-        if g > 0.0:
-            s += g * g
-    return s
 
 
 @njit(cache=True, nogil=True)
