@@ -26,3 +26,18 @@ def _restore_environ():
     if dict(os.environ) != saved:
         os.environ.clear()
         os.environ.update(saved)
+
+
+# docstring examples that take over 10 s (a default `align` runs its whole search); tests get the
+# `heavy` marker instead
+HEAVY_DOCTESTS = ("topotree.align._many.align_many", "adapters.alignment.align_models")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Start the longest cases first: with ``pytest -n 2 --dist worksteal`` (``make test``) the two
+    workers then share the short ones around them and finish together, instead of one worker
+    starting a two-minute case when the other has run out of work."""
+    def heavy(item):
+        return item.get_closest_marker("heavy") is not None or item.name in HEAVY_DOCTESTS
+
+    items.sort(key=lambda item: not heavy(item))  # stable: the collection order otherwise

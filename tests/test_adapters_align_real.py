@@ -41,6 +41,7 @@ def aligned(real_pair):
     return al, [w for w in caught if issubclass(w.category, tt.AlignmentWarning)]
 
 
+@pytest.mark.heavy
 def test_align_beats_gromov_wasserstein_on_a_small_real_pair(real_pair, aligned):
     ZA, ZB, TA, TB, yB, yT = real_pair
     al, warned = aligned
@@ -56,6 +57,7 @@ def test_align_beats_gromov_wasserstein_on_a_small_real_pair(real_pair, aligned)
     assert al.trust >= 0.4
 
 
+@pytest.mark.heavy  # beside the test above: the module's fixtures then train and align once, on one worker
 def test_warp_raises_label_transfer_on_a_small_real_pair(real_pair, aligned):
     """The non-linear refinement (non-rigid CPD after the affine map) on two real networks' codes:
     closer to B's codes (retrieval of the true partner) and better at label transfer (measured:

@@ -125,6 +125,7 @@ def test_align_models_on_two_small_flow_autoencoders():
         align_models("A", B, X[:225], X[225:])
 
 
+@pytest.mark.heavy
 def test_align_models_keeps_of_the_maps_the_codes_cannot_tell_apart_the_most_likely():
     # a connected 2-d mixture, linearly embedded: the codes' neighbourhoods judge the four maps
     rng = np.random.default_rng(0)

@@ -59,6 +59,7 @@ def _cloud(n, d, seed=0, by_cluster=False):
 
 @pytest.mark.parametrize("d, n", [(2, 100_000), (8, 100_000), (32, 20_000),
                                   pytest.param(32, 100_000, marks=pytest.mark.slow)])
+@pytest.mark.heavy
 def test_tree_equals_in_memory(client, d, n):
     """1e5 points in 2 and 8 dims; in 32 (brute force: minutes on 2 cores, in memory as
     blockwise) 2e4 by default, 1e5 in the slow run."""
@@ -200,6 +201,7 @@ def test_screened_links_from_ten_dims_give_the_same_tree(client, monkeypatch):
     assert frames == [frames[0]] and frames[0] is not None and chains is not None
 
 
+@pytest.mark.heavy
 def test_killing_a_worker_mid_run_gives_the_same_tree(monkeypatch):
     """Dask re-runs the lost worker's tasks (every task is pure); the tree is unchanged. (Cells of
     6000 points for the spatially ordered search: 16 blocks, enough kNN links to kill mid-run.)"""

@@ -13,6 +13,7 @@ METHODS = ["topotree + model likelihood (align_models)", "topotree (trees on exa
            "anchor Procrustes", "permutation"]
 
 
+@pytest.mark.heavy
 def test_demo_pipeline_tiny(tmp_path):
     # no model-tree start here (tests/test_adapters_alignment.py runs align_models with one): the rest
     # of the demo path, in a third of the time

@@ -19,7 +19,8 @@ GROUPS = ("align", "align_high", "baselines", "compare", "tree")
 pytest.importorskip("ot")  # the stored results were made with POT installed (fused-GW starts)
 
 
-@pytest.mark.parametrize("group", GROUPS)
+@pytest.mark.parametrize("group", [pytest.param(g, marks=pytest.mark.heavy) if g.startswith("align") else g
+                                   for g in GROUPS])
 def test_outputs_unchanged(group, tmp_path):
     out = tmp_path / f"{group}.npz"
     code = ("import sys, numpy as np; sys.path.insert(0, sys.argv[1]); from cases import flatten; "

@@ -291,6 +291,7 @@ def test_knn_blocks_with_duplicates_exclude_self_not_twins():
     assert np.all(dist[:, 2:] > 0)
 
 
+@pytest.mark.heavy
 def test_build_tree_approx_knn_close_to_exact():
     pytest.importorskip("pynndescent")
     from sklearn.metrics import adjusted_rand_score

@@ -111,6 +111,7 @@ def test_centroid_gw_starts_refined_by_agreement_find_a_rigid_motion():
     assert best[3] == 1.0 and np.abs(best[0] - M).max() < 1e-6
 
 
+@pytest.mark.heavy
 def test_align_warns_when_the_target_has_no_structure():
     # a clustered cloud against structureless noise: no map is both consistent and unique. At these
     # sizes the best of the search's candidates led a different map by 0.56 standard errors of the
@@ -155,6 +156,7 @@ def test_bending_never_loses_agreement_and_straightens_a_bent_relation():
     assert ag2 >= ag
 
 
+@pytest.mark.heavy
 def test_search_reports_its_gromov_wasserstein_metrics_and_bent_candidates():
     m, M, t = _pair(7, n=1000)
     al = tt.align(m.X, m.sample(1000, seed=8)[0] @ M + t)
@@ -195,6 +197,7 @@ def _oracle(A, Y):
     return W[:-1], W[-1]
 
 
+@pytest.mark.heavy
 def test_straightening_moves_an_affine_map_towards_the_least_squares_fit_of_the_true_relation():
     # B = f(A) for a smooth non-linear f, rows shuffled (no correspondence): the oracle is the affine
     # least-squares fit of f on the true pairs; a map of the right basin but off by a few percent
@@ -215,6 +218,7 @@ def test_straightening_moves_an_affine_map_towards_the_least_squares_fit_of_the_
     assert err(M2, t2) < 0.02 * np.sqrt(np.mean(np.sum((B2 - B2.mean(0)) ** 2, axis=1)))
 
 
+@pytest.mark.heavy
 def test_the_search_straightens_its_choice_towards_the_oracle_and_says_so(monkeypatch):
     # B = f(A) for a smooth non-linear f, rows shuffled: the straightened choice lies nearer the
     # affine least-squares fit of f on the true pairs than the same search without straightening.
@@ -236,6 +240,7 @@ def test_the_search_straightens_its_choice_towards_the_oracle_and_says_so(monkey
     assert err(al) < err(plain)
 
 
+@pytest.mark.heavy
 def test_escalation_only_adds_candidates_and_replaces_the_choice_only_by_more_than_a_near_tie(monkeypatch):
     # escalation forced on a pair the first round already solves: the first round's candidates
     # are kept as they were, geodesic starts are added, and the answer changes only if an added
@@ -264,6 +269,7 @@ def test_escalation_only_adds_candidates_and_replaces_the_choice_only_by_more_th
         assert found["origin"] == first["origin"]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("case", ["unjudged", "judged"])
 def test_the_largest_seed_align_accepts_reaches_every_run_of_scikit_learn(case):
     # runs derive their seeds by offsets (seed + j): at the top of the accepted range they wrap

@@ -21,6 +21,7 @@ def _three_spaces(seed=0):
     return X, lab, parts, maps, clouds
 
 
+@pytest.mark.heavy
 def test_three_models_cycle_consistent_and_accurate():
     X, lab, parts, maps, clouds = _three_spaces()
     many = tt.align_many(clouds, "affine")

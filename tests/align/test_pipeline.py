@@ -29,6 +29,7 @@ def test_align_recovers_similarity_transform():
     assert len(al.anchors[0]) == len(al.residuals)
 
 
+@pytest.mark.heavy
 def test_align_fresh_samples_of_different_sizes():
     mix = hierarchical_mixture(2500, dim=4, n_leaves=5, seed=6)
     Xb = _fresh(mix, 1700, 7)
@@ -76,6 +77,7 @@ def test_align_bad_input(bad, match):
         align(args.pop("A"), args.pop("B"), **args)
 
 
+@pytest.mark.heavy
 def test_align_many_dims_whitened_fresh():
     # 16 dims, whitened clouds (identity covariance: principal axes carry no information), fresh
     # sample of another size: the GMM density and discriminant coordinates recover the clusters
@@ -135,13 +137,15 @@ def test_align_checks_every_argument(kw, err, match):
         align(rng.normal(size=(200, 2)), rng.normal(size=(200, 2)), density="knn", **kw)
 
 
+@pytest.mark.heavy
 def test_align_extreme_scales_are_rescaled_exactly():
     # coordinates whose squared distances leave float64 are rescaled by powers of two (exact):
     # the map is the one found on the rescaled clouds, in the original units
     m = hierarchical_mixture(800, dim=3, n_leaves=4, seed=0)
     B = m.X @ rot(3, 1)
-    for ca, cb in ((1e200, 1e100), (1e-200, 1e-100), (1e250, 1.0)):
-        al = align(m.X * ca, B * cb, density="knn")
+    # the rescaling happens before either search: the whole search once, the tree pipeline after
+    for (ca, cb), search in zip(((1e200, 1e100), (1e-200, 1e-100), (1e250, 1.0)), ("auto", "trees", "trees")):
+        al = align(m.X * ca, B * cb, density="knn", search=search)
         assert np.abs(al.transform(m.X * ca) - B * cb).max() < 1e-9 * cb
     with pytest.raises(ValueError, match="cannot be represented in float64"):
         align(m.X * 1e200, B * 1e-200, density="knn")

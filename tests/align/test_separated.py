@@ -83,10 +83,11 @@ def test_consistency_is_calibrated_between_moment_maps_and_b_against_itself():
     assert len(cal.null_maps) > 0 and ccal.ceiling > ccal.null + 0.2
 
 
+@pytest.mark.heavy
 def test_align_judges_separated_clusters_by_consistency_and_finds_their_arrangement():
     # judged by agreement alone these clouds give 0.48 label transfer (trust 0.00): see
     # benchmarks/bench_separated.py, and the blobs moved whole above for why
-    A, B, XT, yT = _blobs(1000, 12, 0)
+    A, B, XT, yT = _blobs(700, 12, 0)
     knn = KNeighborsClassifier(1).fit(B, yT)
     al = tt.align(A, B)
     assert al.info["search"]["criterion"] == "consistency" and al.info["trust"].criterion == "consistency"

@@ -209,7 +209,7 @@ def align_high_cases():
     """The many-dimensions cases of ``align`` (a group of their own: the two align groups are the
     slowest of the suite and run in parallel under pytest-xdist)."""
     res = {}
-    high = _pair(1200, 12, 6, 32, warp=0.1)
+    high = _pair(700, 12, 6, 32, warp=0.1)
     done = {}  # each distinct call runs once; cases that repeat a call reuse its result
     for kind in ("orthogonal", "similarity", "affine"):
         done[kind, "knn"] = tt.align(*high, kind, density="knn")
@@ -218,9 +218,9 @@ def align_high_cases():
     res["align_d12_similarity_gmm"] = _alignment(done["affine", "gmm"])
     res["align_d12_auto"] = _alignment(tt.align(*high, "affine"))
     res["align_d12_fallback"] = _alignment(tt.align(*high, use_matching="fallback", density="knn", search="trees"))
-    d10_to_d12 = _pair(1200, 10, 6, 37, d_b=12, warp=0.1)
+    d10_to_d12 = _pair(700, 10, 6, 37, d_b=12, warp=0.1)
     res["align_d10_to_d12"] = _alignment(tt.align(*d10_to_d12, density="knn"))
-    res["align_d12_to_d10"] = _alignment(tt.align(*_pair(1200, 12, 6, 38, d_b=10, warp=0.1), density="knn",
+    res["align_d12_to_d10"] = _alignment(tt.align(*_pair(700, 12, 6, 38, d_b=10, warp=0.1), density="knn",
                                                    search="trees"))
     res["trees_d12_affine_auto"] = _alignment(tt.align(*high, "affine", search="trees"))
     res["trees_d10_to_d12"] = _alignment(tt.align(*d10_to_d12, density="knn", search="trees"))
