@@ -28,8 +28,8 @@ def _restore_environ():
         os.environ.update(saved)
 
 
-# docstring examples that take over 10 s (a default `align` runs its whole search); tests get the
-# `heavy` marker instead
+# docstring examples of over 15 s (a default `align` runs its whole search): doctests cannot carry the
+# `heavy` marker that tests of that length get
 HEAVY_DOCTESTS = ("topotree.align._many.align_many", "adapters.alignment.align_models")
 
 

@@ -57,7 +57,7 @@ def test_align_beats_gromov_wasserstein_on_a_small_real_pair(real_pair, aligned)
     assert al.trust >= 0.4
 
 
-@pytest.mark.heavy  # beside the test above: the module's fixtures then train and align once, on one worker
+@pytest.mark.heavy  # beside the test above, so both usually run on one worker and its fixtures train once
 def test_warp_raises_label_transfer_on_a_small_real_pair(real_pair, aligned):
     """The non-linear refinement (non-rigid CPD after the affine map) on two real networks' codes:
     closer to B's codes (retrieval of the true partner) and better at label transfer (measured:
