@@ -218,6 +218,53 @@ def test_straightening_moves_an_affine_map_towards_the_least_squares_fit_of_the_
     assert err(M2, t2) < 0.02 * np.sqrt(np.mean(np.sum((B2 - B2.mean(0)) ** 2, axis=1)))
 
 
+@pytest.mark.parametrize("d_a, d_b", [(3, 3), (4, 3), (3, 4)])
+def test_preimages_are_the_posterior_mean_moved_least_onto_the_target(d_a, d_b):
+    # the backward half of straightening: each warped point of B gets a preimage in A's coordinates.
+    # References: the posterior mean by a direct softmax, lstsq for the least-squares solve
+    preimages = importlib.import_module("topotree.align._bend")._preimages
+    rng = np.random.default_rng(d_a * 10 + d_b)
+    A = rng.normal(size=(60, d_a))
+    M, t = rng.normal(size=(d_a, d_b)), rng.normal(size=d_b)
+    TA = A @ M + t
+    Y = TA[:7] + 0.3 * rng.normal(size=(7, d_b))
+    sigma2 = 0.5
+    p = preimages(A, TA, Y, sigma2, M, t)
+    d2 = ((Y[:, None, :] - TA[None, :, :]) ** 2).sum(-1)
+    w = np.exp(-(d2 - d2.min(1, keepdims=True)) / (2 * sigma2))
+    soft = (w / w.sum(1, keepdims=True)) @ A
+    ls = np.array([np.linalg.lstsq(M.T, y - t, rcond=None)[0] for y in Y])
+    if d_a <= d_b:  # M has full row rank: the least-squares preimage, whatever the posterior mean
+        np.testing.assert_allclose(p, ls, atol=1e-9)
+    else:  # several exact preimages: the one nearest to the posterior mean
+        np.testing.assert_allclose(p @ M + t, Y, atol=1e-9)
+        null = np.linalg.svd(M.T)[2][d_b:]  # rows v with v @ M = 0
+        np.testing.assert_allclose((p - soft) @ null.T, 0.0, atol=1e-9)
+        np.testing.assert_allclose(p @ null.T, soft @ null.T, atol=1e-9)
+
+
+@pytest.mark.parametrize("d_a, d_b", [(4, 3), (3, 4)])
+def test_straightening_between_latents_of_different_sizes_approaches_the_oracle(d_a, d_b):
+    # B = f(A) for a smooth non-linear f into another dimension (an extra near-constant coordinate
+    # on one side), rows shuffled: a map of the right basin, a few percent off, is carried closer
+    # to the affine least-squares fit of f on the true pairs
+    straighten = importlib.import_module("topotree.align._bend").straighten
+    m = hierarchical_mixture(800, dim=3, n_leaves=5, seed=21)
+    X = m.X / m.X.std()
+    fX = X @ (1.3 * rot(3, 4)) + 0.4 * np.sin(1.2 * X[:, ::-1]) + 2.0
+    rng = np.random.default_rng(3)
+    A = np.c_[X, 0.05 * rng.normal(size=(len(X), 1))] if d_a == 4 else X
+    fA = np.c_[fX, 0.05 * rng.normal(size=(len(X), 1))] if d_b == 4 else fX
+    B = fA[rng.permutation(len(A))]
+    Mo, to = _oracle(A, fA)
+    M0 = Mo + 0.15 * np.abs(Mo).mean() * rng.normal(size=Mo.shape)
+    t0 = to + 0.3
+    M, t, _ = straighten(A, B, M0, t0, "affine")
+    err = lambda M_, t_: np.sqrt(np.mean(np.sum((A @ M_ + t_ - A @ Mo - to) ** 2, axis=1)))  # noqa: E731
+    assert M.shape == (d_a, d_b)
+    assert err(M, t) < 0.5 * err(M0, t0)
+
+
 @pytest.mark.heavy
 def test_the_search_straightens_its_choice_towards_the_oracle_and_says_so(monkeypatch):
     # B = f(A) for a smooth non-linear f, rows shuffled: the straightened choice lies nearer the

@@ -53,9 +53,10 @@ def align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, tree_a
     centroids do not: on the latents of two ordinary non-linear autoencoders the trees alone pick
     a wrong leaf map as often as not. The best distinct candidates are also *bent*: a smooth warp
     carries their image onto B, and the map is refitted to the matching it proposes. The chosen
-    map is finally *straightened*: replaced by the affine map nearest (least squares over A) to
-    the smooth warp that carries its image onto B, an estimate of the best affine map of the true
-    relation, unless that changes which neighbourhoods of B the points reach
+    map is finally *straightened*: replaced by the affine map nearest, in least squares, to the
+    pairs of two smooth warps, one carrying its image onto B and one carrying B onto its image (each
+    cloud's points weigh half), an estimate of the best affine map of the true relation, unless that
+    changes which neighbourhoods of B the points reach
     (``info["search"]["straightened"]`` says which). The result's ``trust`` (in [0, 1], the same meaning on every
     data set) places the agreement between maps that only match the first two moments (0) and B
     against a disjoint half of itself (1), and asks the map to beat every substantially different

@@ -228,10 +228,11 @@ def _unjudged(A, B, tree_als, cal, opts):
 
 
 def _straightened(A, B, ctx, row, opts):
-    """The chosen map straightened (``_bend.straighten``: the affine map nearest to the warp that
-    carries its image onto B), as a row of its own agreement; None when straightening changes the
-    answer (fewer than SAME_ANSWER of the subsample's points reach the same neighbourhood of B as
-    under the chosen map) or leaves float64: it may refine the chosen map, never replace it."""
+    """The chosen map straightened (``_bend.straighten``: the affine map nearest to the pairs of the
+    warps that carry its image onto B and B onto its image), as a row of its own agreement; None
+    when straightening changes the answer (fewer than SAME_ANSWER of the subsample's points reach the
+    same neighbourhood of B as under the chosen map) or leaves float64: it may refine the chosen map,
+    never replace it."""
     found = straighten(A, B, row.M, row.t, opts.transform, opts.allow_reflection, opts.ridge, seed=opts.seed)
     if found is None:
         return None
