@@ -1,4 +1,7 @@
 """Fixtures shared by the whole suite (helper functions: tests/helpers.py)."""
+import os
+import sys
+
 import matplotlib
 import pytest
 
@@ -26,6 +29,30 @@ def _restore_environ():
     if dict(os.environ) != saved:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_blas_thread_per_worker():
+    """Under pytest-xdist (``make test``: two workers on two cores) each worker's BLAS runs one thread:
+    two workers with a two-thread pool each oversubscribe the cores, and idle pool threads spin. Set in
+    this process only (threadpoolctl), not in os.environ, so the golden cases' subprocesses keep the
+    BLAS threading they were recorded with. numba keeps its threads (its parallel paths stay tested)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread_per_worker():
+    """The same for torch, once a test has imported it (the core never does)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and os.environ.get("PYTEST_XDIST_WORKER") and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+    yield
 
 
 # docstring examples of over 15 s (a default `align` runs its whole search): doctests cannot carry the
