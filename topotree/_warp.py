@@ -105,10 +105,11 @@ def _centres(Y, m, rng):
 
 
 def fit_warp(Y, X, *, beta=WARP_BETA, lam=WARP_LAMBDA, n_centres=WARP_CENTRES, max_points=WARP_POINTS,
-             outliers=WARP_OUTLIERS, max_iter=WARP_ITER, seed=0):
+             outliers=WARP_OUTLIERS, max_iter=WARP_ITER, tol=WARP_TOL, seed=0):
     """Non-rigid CPD of the moving cloud ``Y`` onto the fixed cloud ``X`` (same dimension; checked
-    arrays). ``beta`` and ``lam`` are relative to X's RMS radius. Returns a :class:`Warp` in X's
-    units.
+    arrays). ``beta`` and ``lam`` are relative to X's RMS radius; EM stops after ``max_iter``
+    iterations or when sigma^2 changes by less than the fraction ``tol``. Returns a :class:`Warp` in
+    X's units.
 
     Examples
     --------
@@ -161,7 +162,7 @@ def fit_warp(Y, X, *, beta=WARP_BETA, lam=WARP_LAMBDA, n_centres=WARP_CENTRES, m
         Pt1 = P.sum(0)
         new = float(((Pt1 * (Xn * Xn).sum(1)).sum() - 2.0 * (PX * Z).sum() + (P1 * (Z * Z).sum(1)).sum()) / (Np * D))
         new = max(new, 1e-12)
-        done = abs(new - sigma2) <= WARP_TOL * sigma2
+        done = abs(new - sigma2) <= tol * sigma2
         sigma2 = new
         if done:
             break

@@ -49,7 +49,8 @@ import numpy as np
 from .._procrustes import fit_map
 from .._warp import fit_warp
 from ._agreement import refine_by_agreement
-from ._params import BEND_CENTRES, BEND_ROUNDS, IMPROVE_TOL, STRAIGHTEN_POINTS, STRAIGHTEN_ROUNDS, WEIGHT_FLOOR
+from ._params import (BEND_CENTRES, BEND_ROUNDS, IMPROVE_TOL, STRAIGHTEN_POINTS, STRAIGHTEN_ROUNDS, STRAIGHTEN_TOL,
+                      WEIGHT_FLOOR)
 
 __all__ = ["bend", "straighten"]
 
@@ -87,8 +88,8 @@ def straighten(A, B, M, t, kind, allow_reflection=True, ridge=0.0, seed=0, round
     s = None
     for _ in range(rounds):
         TA = A @ M + t
-        forward = fit_warp(TA, B, max_points=STRAIGHTEN_POINTS, seed=seed)(TA)
-        back = fit_warp(Bs, TA, max_points=STRAIGHTEN_POINTS, seed=seed)  # carries B onto T(A)
+        forward = fit_warp(TA, B, max_points=STRAIGHTEN_POINTS, tol=STRAIGHTEN_TOL, seed=seed)(TA)
+        back = fit_warp(Bs, TA, max_points=STRAIGHTEN_POINTS, tol=STRAIGHTEN_TOL, seed=seed)  # carries B onto T(A)
         moved = back(Bs)
         if not (np.isfinite(forward).all() and np.isfinite(moved).all()):
             return None
