@@ -26,7 +26,11 @@ def test_align_recovers_similarity_transform():
     assert err < 0.02
     assert abs(al.scale - 1.8) < 0.03
     assert al.score < 0.05
-    assert len(al.anchors[0]) == len(al.residuals)
+    # the anchors belong to the tree pipeline (the search may keep another candidate: on some
+    # machines the moment map, when B's neighbourhoods are judged not reproducible here)
+    trees = align(A, B[perm], "similarity", search="trees")
+    assert len(trees.anchors[0]) == len(trees.residuals) > 0
+    assert np.linalg.norm(trees.transform(A) - B) / np.linalg.norm(B - B.mean(0)) < 0.02
 
 
 @pytest.mark.heavy
