@@ -66,8 +66,10 @@ def test_trust_is_high_for_the_true_map_and_low_for_moments_only():
 def test_many_dimensional_blobs_unverifiable_keep_the_map_closest_in_law_with_a_warning():
     # blobs in 12 dims: kNN neighbourhoods are not reproducible between samples, so agreement
     # cannot judge; the tree pipeline's map competes with the maps from the moments, the one whose
-    # image is closest in law to B is kept, flagged as unverified. Here the tree pipeline alone
-    # pairs the wrong blobs and the moment map finds them
+    # image is closest in law to B is kept, flagged as unverified. The tree pipeline alone pairs the
+    # wrong blobs here on some machines (label transfer below 0.95 where CI ran it) and the right
+    # ones on others (1.0 on another machine of the same kind: its k-means and BLAS differ in the
+    # last bits); either way the law picks a map that pairs them right
     m = hierarchical_mixture(1000, dim=12, n_leaves=4, weights="uneven", seed=52)
     Xb, lb = m.sample(900, seed=53)
     B = Xb @ rot(12, 54)
@@ -79,8 +81,7 @@ def test_many_dimensional_blobs_unverifiable_keep_the_map_closest_in_law_with_a_
     assert search["origin"] == search["origins"][int(np.argmin(search["law_gaps"]))]
     assert search["origins"][0] == "trees-knn" and "moments" in search["origins"] and "ica" in search["origins"]
     transferred = metrics.label_transfer_accuracy(m.X @ al.matrix + al.offset, m.labels, B, lb)
-    trees = tt.align(m.X, B, density="knn", search="trees")
-    assert transferred >= 0.95 > metrics.label_transfer_accuracy(m.X @ trees.matrix + trees.offset, m.labels, B, lb)
+    assert transferred >= 0.95
 
 
 @pytest.mark.parametrize("kind", ["orthogonal", "similarity", "affine"])
@@ -191,6 +192,33 @@ def test_a_map_of_the_same_basin_is_no_rival_a_map_that_matches_other_points_is(
     assert search_mod._rival(ctx, rows, 0, [r.agreement for r in rows]) == swapped.agreement
 
 
+def test_same_answer_counts_partners_in_one_region_of_b_against_brute_force():
+    """Two partners give the same answer when equal or when one is among the ANSWER_REGION share of
+    B's subsample nearest to the other (reference: ranks of scipy's cdist); a map of the same basin
+    whose partners are near but not among the k nearest is therefore no rival."""
+    from scipy.spatial.distance import cdist
+
+    from topotree.align._params import ANSWER_REGION
+
+    X = hierarchical_mixture(1200, dim=3, n_leaves=5, seed=4).X
+    ctx = AgreementContext.for_clouds(X, X, seed=1)
+    m = ctx.B.shape[0]
+    order = np.argsort(cdist(ctx.B, ctx.B), axis=1)  # column 0: the point itself
+    rng = np.random.default_rng(0)
+    partners = rng.permutation(m)
+    jth = rng.integers(0, 3 * int(np.ceil(ANSWER_REGION * m)), size=m)
+    other = order[partners, jth]
+    region = int(np.ceil(ANSWER_REGION * m))
+    assert region > ctx.k
+    expected = np.mean(jth <= region)
+    assert ctx.same_answer(partners, other) == pytest.approx(expected)
+    assert ctx.same_answer(partners, partners) == 1.0
+    # every partner moved to its (k + 1)-th to region-th neighbour: a different answer by the k
+    # nearest, the same one by the region
+    near = order[partners, rng.integers(ctx.k + 1, region + 1, size=m)]
+    assert np.mean(ctx.in_b[partners, near]) == 0.0 and ctx.same_answer(partners, near) == 1.0
+
+
 def _oracle(A, Y):
     """Affine least squares of Y on A (the independent reference: numpy's lstsq)."""
     W = np.linalg.lstsq(np.c_[A, np.ones(len(A))], Y, rcond=None)[0]
@@ -263,6 +291,44 @@ def test_straightening_between_latents_of_different_sizes_approaches_the_oracle(
     err = lambda M_, t_: np.sqrt(np.mean(np.sum((A @ M_ + t_ - A @ Mo - to) ** 2, axis=1)))  # noqa: E731
     assert M.shape == (d_a, d_b)
     assert err(M, t) < 0.5 * err(M0, t0)
+
+
+def test_between_spaces_of_different_size_an_untrusted_map_is_also_sought_the_other_way(monkeypatch):
+    # B = f(A) in one more dimension, rows shuffled. Trusted, the forward map is kept and nothing
+    # else runs; made untrusted, the search also runs from B to A and keeps that direction when it
+    # is trusted more, its map turned into one from A to B by least squares on the pairs (T(b), b)
+    # (reference: numpy's lstsq), near the oracle, the forward trust kept in the record
+    search_mod = importlib.import_module("topotree.align._search")
+    m = hierarchical_mixture(800, dim=3, n_leaves=5, seed=21)
+    X = m.X / m.X.std()
+    rng = np.random.default_rng(3)
+    fX = np.c_[X @ (1.3 * rot(3, 4)) + 0.3 * np.sin(1.2 * X[:, ::-1]) + 2.0, 0.05 * rng.normal(size=(len(X), 1))]
+    A, B = X, fX[rng.permutation(len(X))]
+    once, calls = search_mod._search_once, []
+
+    def recorded(A_, B_, ta, tb, opts, force=None):
+        al = once(A_, B_, ta, tb, opts)
+        calls.append((A_.shape[1], B_.shape[1], al))
+        return al if force is None or len(calls) > 1 else replace(al, trust=force)
+
+    monkeypatch.setattr(search_mod, "_search_once", recorded)
+    plain = tt.align(A, B, ridge=0.0)
+    assert [c[:2] for c in calls] == [(3, 4)] and plain.trust >= search_mod.REVERSE_BELOW
+    assert plain.info["search"]["direction"] == "forward"
+    calls.clear()
+    monkeypatch.setattr(search_mod, "_search_once", lambda *a: recorded(*a, force=0.0))
+    al = tt.align(A, B, ridge=0.0)
+    assert [c[:2] for c in calls] == [(3, 4), (4, 3)]
+    rev = calls[1][2]
+    assert al.info["search"]["direction"] == "reverse" and al.trust == rev.trust > 0.0
+    assert al.info["search"]["forward_trust"].score == calls[0][2].trust
+    TB = B @ rev.matrix + rev.offset
+    W = np.linalg.lstsq(np.c_[TB, np.ones(len(TB))], B, rcond=None)[0]
+    np.testing.assert_allclose(al.matrix, W[:-1], atol=1e-8)
+    np.testing.assert_allclose(al.offset, W[-1], atol=1e-8)
+    Mo, to = _oracle(A, fX)
+    spread = np.sqrt(np.mean(np.sum((fX - fX.mean(0)) ** 2, axis=1)))
+    assert np.sqrt(np.mean(np.sum((al.transform(A) - A @ Mo - to) ** 2, axis=1))) < 0.1 * spread
 
 
 @pytest.mark.heavy

@@ -51,6 +51,7 @@ from scipy.stats import rankdata
 from .._pot import import_pot
 from .._procrustes import fit_map, sqrtm
 from ._params import (
+    ANSWER_REGION,
     AGREEMENT_K,
     AGREEMENT_POINTS,
     IMPROVE_TOL,
@@ -100,7 +101,19 @@ class AgreementContext:
         # tell how the components are arranged; the distance consistency can (see ``consistency``)
         parts = min(_substantial_components(self.nb_a), _substantial_components(nb_b))
         self.separated = parts >= SEPARATED_COMPONENTS
-        self._ranks_a = self._dist_b = None
+        self._ranks_a = self._dist_b = self._region_b = None
+
+    def same_answer(self, partners, other):
+        """Share of the subsample's points whose two partners in B (``partners``, ``other``: two
+        maps' optimal-transport partners) lie in one region of B: equal, or ``other`` among the
+        ``ANSWER_REGION`` share of B's subsample nearest to ``partners``. Two maps of one basin send
+        most points into the same regions; maps of different basins (clusters exchanged) do not."""
+        if self._region_b is None:
+            m = self.B.shape[0]
+            r = int(min(m - 1, max(self.k, np.ceil(ANSWER_REGION * m))))
+            self._region_b = np.zeros((m, m), dtype=bool)
+            self._region_b[np.repeat(np.arange(m), r), _knn(self.B, r).ravel()] = True
+        return float(np.mean((other == partners) | self._region_b[partners, other]))
 
     @classmethod
     def for_clouds(cls, A, B, seed=0, n_points=AGREEMENT_POINTS, k=AGREEMENT_K):

@@ -64,7 +64,11 @@ def align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, tree_a
     starts, geodesic distances through the kNN graph on fresh k-means quantisations, refined and
     bent like the first; ``info["search"]["escalations"]`` counts them, and an added candidate
     replaces the choice only by agreeing better by more than a near-tie), and if the trust stays
-    below 0.4 an :class:`AlignmentWarning` says that nothing reliable was found.
+    below 0.4 an :class:`AlignmentWarning` says that nothing reliable was found. Between spaces of
+    different dimension, a map trusted less than 0.6 is also sought the other way (from B to A, then
+    turned into a map from A to B by least squares on B's points and their images), and the more
+    trusted direction is kept (``info["search"]["direction"]``): embedding into more dimensions and
+    projecting onto fewer are different searches, and one often finds what the other missed.
     Where agreement cannot judge (B's neighbourhoods are not reproducible: B against a half of
     itself agrees no better than a moment-only map, as in many-dimensional blobs or latents that
     barely carry classes), the tree pipeline's map competes with maps from the moments alone

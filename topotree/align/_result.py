@@ -47,7 +47,8 @@ class Alignment:
         ``gw-geodesic``), ``density_score`` (each density's selection score; ``density_score_kind`` says which
         score: an energy distance up to 8 dims, a divergence above), ``density_energy`` (the same
         numbers under their old name), ``scale_exponents``, ``search`` (the global search: the
-        origin of the map kept and every candidate's agreement), ``trust`` (the :class:`Trust` record:
+        origin of the map kept, every candidate's agreement, and its ``direction``: ``"forward"``, or
+        ``"reverse"`` when the search from B to A was kept, with ``forward_trust``), ``trust`` (the :class:`Trust` record:
         agreement, null, ceiling, structure, uniqueness), ``calibration`` (when agreement could not
         judge).
     warp : :class:`~topotree._warp.Warp` or None, the smooth displacement applied after the affine
