@@ -51,9 +51,9 @@ from scipy.stats import rankdata
 from .._pot import import_pot
 from .._procrustes import fit_map, sqrtm
 from ._params import (
-    ANSWER_REGION,
     AGREEMENT_K,
     AGREEMENT_POINTS,
+    ANSWER_REGION,
     IMPROVE_TOL,
     NULL_ROTATIONS,
     REFINE_PATIENCE,

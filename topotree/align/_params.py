@@ -97,8 +97,9 @@ SAME_ANSWER = 0.5
 # ...the rival's "same neighbourhood" being a region: B's ANSWER_REGION share of its subsample nearest to the
 # winner's partner (50 of 500 points). With the k = 10 nearest, maps of one basin scored as rivals on held-out
 # digits pairs: e.g. a VAE pair at 1.02x the oracle warned (trust 0) for a rival at 0.80x that sent 40% of the points
-# to the same 10 neighbours, 58% into the same 25 and 72% into the same 50; maps of another basin (0.13-0.50x)
-# sent 18-49% into the same 50 (held-out pairs of benchmarks/bench_real.py)
+# to the same 10 neighbours, 58% into the same 25 and 72% into the same 50; maps of another basin (0.13-0.52x)
+# sent 18-53% into the same 50, the two at 50% or more trailing by over 5 standard errors of the agreement
+# (held-out pairs of benchmarks/bench_real.py)
 ANSWER_REGION = 0.1
 # Gromov-Wasserstein starts, one plan per row: (distance between clusters, number of k-means clusters,
 # k-means runs (each its own seed), GW solves per run, couplings kept per run (lowest GW loss)). Hop

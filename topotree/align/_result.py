@@ -48,7 +48,8 @@ class Alignment:
         score: an energy distance up to 8 dims, a divergence above), ``density_energy`` (the same
         numbers under their old name), ``scale_exponents``, ``search`` (the global search: the
         origin of the map kept, every candidate's agreement, and its ``direction``: ``"forward"``, or
-        ``"reverse"`` when the search from B to A was kept, with ``forward_trust``), ``trust`` (the :class:`Trust` record:
+        ``"reverse"`` when the search from B to A was kept, whose trust ``trust`` then is, with the
+        forward map's in ``forward_trust``), ``trust`` (the :class:`Trust` record:
         agreement, null, ceiling, structure, uniqueness), ``calibration`` (when agreement could not
         judge).
     warp : :class:`~topotree._warp.Warp` or None, the smooth displacement applied after the affine
