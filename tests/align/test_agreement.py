@@ -67,9 +67,9 @@ def test_many_dimensional_blobs_unverifiable_keep_the_map_closest_in_law_with_a_
     # blobs in 12 dims: kNN neighbourhoods are not reproducible between samples, so agreement
     # cannot judge; the tree pipeline's map competes with the maps from the moments, the one whose
     # image is closest in law to B is kept, flagged as unverified. The tree pipeline alone pairs the
-    # wrong blobs here on some machines (label transfer below 0.95 where CI ran it) and the right
-    # ones on others (1.0 on another machine of the same kind: its k-means and BLAS differ in the
-    # last bits); either way the law picks a map that pairs them right
+    # wrong blobs on some machines (below 0.95 on the Intel machines it was written on) and the
+    # right ones on others (1.0 on an AMD EPYC: k-means and BLAS differ in the last bits); either
+    # way the law picks a map that pairs them right
     m = hierarchical_mixture(1000, dim=12, n_leaves=4, weights="uneven", seed=52)
     Xb, lb = m.sample(900, seed=53)
     B = Xb @ rot(12, 54)

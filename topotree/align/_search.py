@@ -74,14 +74,27 @@ def search(A, B, tree_a, tree_b, opts):
     if A.shape[1] != B.shape[1] and al.trust < REVERSE_BELOW:
         rev = _reversed(A, B, tree_a, tree_b, opts, al)
         al = rev if rev is not None else al
-    tr = al.info.get("trust")
-    if tr is not None and tr.score < TRUST_WARN:
+    _warn(al)
+    return al
+
+
+def _warn(al):
+    """The AlignmentWarning the kept map calls for (issued once, for the map returned, whichever
+    searches ran): unverifiable clouds (``_unjudged``), or a trust below TRUST_WARN."""
+    search_info, tr = al.info.get("search", {}), al.info.get("trust")
+    if search_info.get("unjudged"):
+        cal = al.info["calibration"]
+        warnings.warn(f"align could not verify the map: B's neighbourhoods are not reproducible (agreement of B "
+                      f"against a half of itself {cal.ceiling:.3f}, of moment-only maps {cal.null:.3f}), so "
+                      "neighbourhood agreement cannot judge; of the tree pipeline's map and the maps from the "
+                      f"moments, the one whose image is closest in law to B is returned ({search_info['origin']})",
+                      AlignmentWarning, stacklevel=user_stacklevel())
+    elif tr is not None and tr.score < TRUST_WARN:
         warnings.warn(f"align found no reliable correspondence (trust {tr.score:.2f}: structure {tr.structure:.2f}, "
                       f"uniqueness {tr.uniqueness:.2f}; {_CRITERIA[tr.criterion]} {tr.agreement:.3f} against "
                       f"{tr.null:.3f} for a moment-only map and {tr.ceiling:.3f} for B against itself): the clouds "
                       "may share no structure, or several different maps fit about as well", AlignmentWarning,
                       stacklevel=user_stacklevel())
-    return al
 
 
 def _reversed(A, B, tree_a, tree_b, opts, forward):
@@ -111,7 +124,8 @@ def _reversed(A, B, tree_a, tree_b, opts, forward):
 
 
 def _search_once(A, B, tree_a, tree_b, opts):
-    """One search from A to B (see ``search``), without the warning."""
+    """One search from A to B (see ``search``), without the warning: a reverse search that cannot
+    judge must not warn about a forward map it does not replace."""
     tree_als = _tree_alignments(A, B, tree_a, tree_b, opts)
     ctx = AgreementContext.for_clouds(A, B, seed=opts.seed)
     cal = calibrate(ctx, opts.transform, opts.allow_reflection, opts.ridge, seed=opts.seed)
@@ -221,7 +235,7 @@ def _unjudged(A, B, tree_als, cal, opts):
     moments alone (``_moment_maps``: principal axes, independent components): the one whose image
     is closest in law to B is kept (up to MANY_DIMS dims the energy distance, both clouds centred
     and scaled to unit RMS spread; above, ``pick_density``'s score of the leaf correspondence each
-    map implies), with no trust and a warning that it could not be verified."""
+    map implies), with no trust (``search`` warns that it could not be verified)."""
     al = tree_als[0] if len(tree_als) == 1 else choose(A, B, tree_als, seed=opts.seed)
     moments = [MomentMap(*moment_map(A, B), "moments")] + ica_maps(A, B, seed=opts.seed)
     if opts.transform != "affine":  # the closest map of the family
@@ -258,11 +272,6 @@ def _unjudged(A, B, tree_als, cal, opts):
         al = Alignment(kind=opts.transform, matrix=mm.M, offset=mm.t,
                        scale=float(np.linalg.svd(mm.M, compute_uv=False).mean()), score=sc, mutual_nn=mnn,
                        info={"density": mm.origin})
-    warnings.warn(f"align could not verify the map: B's neighbourhoods are not reproducible (agreement of B "
-                  f"against a half of itself {cal.ceiling:.3f}, of moment-only maps {cal.null:.3f}), so "
-                  "neighbourhood agreement cannot judge; of the tree pipeline's map and the maps from the "
-                  f"moments, the one whose image is closest in law to B is returned ({origins[best]})",
-                  AlignmentWarning, stacklevel=user_stacklevel())
     return replace(al, info={**al.info, "search": search, "calibration": cal})
 
 
