@@ -69,6 +69,12 @@ def align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, tree_a
     turned into a map from A to B by least squares on B's points and their images), and the more
     trusted direction is kept (``info["search"]["direction"]``): embedding into more dimensions and
     projecting onto fewer are different searches, and one often finds what the other missed.
+    When a map is trusted less than 0.4 and a cloud is heavy-tailed (at least 1% of its points
+    beyond Tukey's far-out fence, 3 interquartile ranges above the upper quartile of the distances
+    to its coordinatewise median: the codes of rare inputs far from the rest, which can steer every
+    matching and fit of the search), the map is also sought on the clouds' *bulks* (each without
+    its points beyond the inner fence, 1.5 interquartile ranges); that map, applied to all points,
+    is kept when it is trusted more (``info["search"]["bulk"]`` holds the rows searched).
     Where agreement cannot judge (B's neighbourhoods are not reproducible: B against a half of
     itself agrees no better than a moment-only map, as in many-dimensional blobs or latents that
     barely carry classes), the tree pipeline's map competes with maps from the moments alone

@@ -49,7 +49,9 @@ class Alignment:
         numbers under their old name), ``scale_exponents``, ``search`` (the global search: the
         origin of the map kept, every candidate's agreement, and its ``direction``: ``"forward"``, or
         ``"reverse"`` when the search from B to A was kept, whose trust ``trust`` then is, with the
-        forward map's in ``forward_trust``), ``trust`` (the :class:`Trust` record:
+        forward map's in ``forward_trust``; and ``bulk`` when the map was found on the clouds' bulks:
+        ``rows_a``/``rows_b``, the rows searched, which the trees then index, and ``whole_trust``, the
+        trust of the map found on the whole clouds), ``trust`` (the :class:`Trust` record:
         agreement, null, ceiling, structure, uniqueness), ``calibration`` (when agreement could not
         judge).
     warp : :class:`~topotree._warp.Warp` or None, the smooth displacement applied after the affine

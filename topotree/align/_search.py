@@ -25,6 +25,7 @@ from .._procrustes import fit_map
 from .._validation import user_stacklevel
 from ._agreement import AgreementContext, calibrate, calibrate_consistency, refine_by_agreement, trust
 from ._bend import bend, straighten
+from ._bulk import bulk_rows, heavy_tailed
 from ._gw_starts import centroid_gw_maps
 from ._density_choice import choose
 from ._diagnostics import energy
@@ -40,8 +41,10 @@ from ._params import (
     ESCALATION_PLANS,
     ESCALATION_ROUNDS,
     ESCALATION_SEED_STRIDE,
+    FALLBACK_K,
     GW_PLANS,
     MANY_DIMS,
+    MIN_TREE_POINTS,
     REVERSE_BELOW,
     RIVAL_SE_GATE,
     SAME_ANSWER,
@@ -69,13 +72,46 @@ def search(A, B, tree_a, tree_b, opts):
     """Every candidate refined, the best distinct ones bent; the one of highest agreement as an
     Alignment (see module doc). Between spaces of different dimension, a map trusted less than
     REVERSE_BELOW is also sought the other way, from B to A, and the more trusted direction kept
-    (``_reversed``); below TRUST_WARN an AlignmentWarning."""
+    (``_reversed``); a map trusted less than TRUST_WARN between clouds of which one is heavy-tailed
+    is also sought on the clouds' bulks, without their far points (``_on_bulk``); below TRUST_WARN
+    an AlignmentWarning."""
+    al = _both_directions(A, B, tree_a, tree_b, opts)
+    if al.trust < TRUST_WARN and tree_a is None and tree_b is None:  # NaN (unverifiable) is not below
+        al = _on_bulk(A, B, opts, al)
+    _warn(al)
+    return al
+
+
+def _both_directions(A, B, tree_a, tree_b, opts):
+    """The search from A to B and, between spaces of different dimension when its trust is below
+    REVERSE_BELOW, from B to A: the more trusted map."""
     al = _search_once(A, B, tree_a, tree_b, opts)
     if A.shape[1] != B.shape[1] and al.trust < REVERSE_BELOW:
         rev = _reversed(A, B, tree_a, tree_b, opts, al)
         al = rev if rev is not None else al
-    _warn(al)
     return al
+
+
+def _on_bulk(A, B, opts, whole):
+    """The search on the bulks of A and B (``_bulk.bulk_rows``: without the points beyond Tukey's
+    fence of the distances to each cloud's median), kept when it is more trusted than the map found
+    on the whole clouds (``whole``); its ``score`` and ``mutual_nn`` are recomputed on the
+    whole clouds, ``info["search"]["bulk"]`` holds the rows searched (its trees index them) and the
+    whole clouds' trust. None of this runs unless one of the clouds is heavy-tailed
+    (``_bulk.heavy_tailed``): there the latents of rare inputs, far from the rest, steer the
+    matchings, clusterings and fits of the whole search; elsewhere a second search on nearly the
+    same points would be a second draw, not a remedy (see BULK_FENCE)."""
+    if not (heavy_tailed(A) or heavy_tailed(B)):
+        return whole
+    rows_a, rows_b = bulk_rows(A), bulk_rows(B)
+    if min(rows_a.size, rows_b.size) < max(MIN_TREE_POINTS, (opts.k or FALLBACK_K) + 1):
+        return whole
+    al = _both_directions(A[rows_a], B[rows_b], None, None, opts)
+    if not al.trust > whole.trust:  # NaN (the bulks unverifiable) never wins
+        return whole
+    sc, mnn = chamfer(A @ al.matrix + al.offset, B, seed=opts.seed, return_mutual=True)
+    search_info = dict(al.info["search"], bulk=dict(rows_a=rows_a, rows_b=rows_b, whole_trust=whole.trust))
+    return replace(al, score=sc, mutual_nn=mnn, info={**al.info, "search": search_info})
 
 
 def _warn(al):
