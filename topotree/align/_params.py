@@ -83,7 +83,7 @@ REVERSE_BELOW = 0.6
 # mnist_pixels): pixels standardised one by one, rare pixels send 1% of the codes 5-7x the median distance out, 0.6-3.5%
 # of a cloud's points lie beyond the far-out fence and 5-8% beyond the inner one; pixels / 255: at most 0.2% and 1-3%
 # (a Gaussian: about 0.01% beyond the far-out fence in any dimension). Two standardised pairs failed with trust 0.00
-# (0.20x and 0.43x the oracle) and reach 1.36x and 1.09x on their bulks (trust 0.62, 0.41); at the far-out fence as
+# (0.20x and 0.43x the oracle) and reach 1.28x and 1.09x on their bulks (trust 0.61, 0.41); at the far-out fence as
 # the bulk's bound, 0.95x and 0.68x. On light-tailed clouds a second search on nearly the same points is a second
 # draw, not a remedy: a good map with a false warning (pixels / 255, 4 dims, 1.05x) was replaced by a worse one
 # trusted more (0.61x), hence the heavy-tail condition
