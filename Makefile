@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/topotree demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist worksteal -q
+	$(BIN)/python -m pytest -n 2 --dist worksteal -q -rs
 
 # the API reference from the docstrings (pdoc); any warning fails the build
 DOC_MODULES := topotree topotree.build topotree.tree topotree.compare topotree.estimator topotree.plot \

@@ -1,6 +1,8 @@
 """Record the golden outputs: ``python tests/golden/make_golden.py [group ...]``.
 
 Run it only when a change is meant to move numbers, and say so in the commit; see ``cases.py``.
+It writes ``tests/golden/<kind>/<group>.npz`` for this machine's kind (``machine.py``); a change that
+moves numbers regenerates every kind it can reach and says which kinds it left stale.
 """
 from __future__ import annotations
 
@@ -12,14 +14,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cases import GROUPS, flatten  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
+from machine import golden_dir  # noqa: E402
 
 
 def record(group):
     arrays = flatten(group)
-    np.savez_compressed(HERE / f"{group}.npz", **arrays)
-    print(f"{group}: {len(arrays)} arrays -> {HERE / (group + '.npz')}", flush=True)
+    out = golden_dir()
+    out.mkdir(exist_ok=True)
+    tmp = out / f"{group}.tmp.npz"  # a failed write never leaves a file the test would load
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(out / f"{group}.npz")
+    print(f"{group}: {len(arrays)} arrays -> {out / (group + '.npz')}", flush=True)
 
 
 def main(groups):
