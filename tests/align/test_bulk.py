@@ -14,7 +14,7 @@ from tests.helpers import rot
 from topotree._nearest import chamfer
 from topotree.align import AlignmentWarning
 from topotree.align._bulk import bulk_rows, heavy_tailed
-from topotree.align._params import BULK_FENCE, FAR_OUT_FENCE
+from topotree.align._params import BULK_BELOW, BULK_FENCE, FAR_OUT_FENCE
 from topotree.datasets import hierarchical_mixture
 
 search_mod = importlib.import_module("topotree.align._search")
@@ -129,6 +129,19 @@ def test_the_whole_clouds_map_is_kept_unless_the_bulks_map_is_trusted_more(monke
     with pytest.warns(AlignmentWarning, match="could not verify"):
         al = tt.align(A, B)
     assert len(calls) == 1 and "bulk" not in al.info["search"]
+
+
+@pytest.mark.filterwarnings("ignore::topotree.align.AlignmentWarning")  # forced trusts, not the real ones
+def test_the_bulks_are_searched_below_bulk_below_only(monkeypatch):
+    # a trust just under BULK_BELOW is doubted (second search), one at BULK_BELOW is not
+    A, B, _, _ = _pair_with_far_points()
+    below = np.nextafter(BULK_BELOW, 0.0)
+    calls = _recording(monkeypatch, force={1: below, 2: BULK_BELOW + 0.01})
+    al = tt.align(A, B)
+    assert len(calls) == 2 and al.trust == BULK_BELOW + 0.01 and al.info["search"]["bulk"]["whole_trust"] == below
+    calls = _recording(monkeypatch, force={1: BULK_BELOW})
+    al = tt.align(A, B)
+    assert len(calls) == 1 and al.trust == BULK_BELOW and "bulk" not in al.info["search"]
 
 
 def test_light_tailed_clouds_are_not_searched_again(monkeypatch):

@@ -69,7 +69,7 @@ def align(A: ArrayLike, B: ArrayLike, transform: Transform = "affine", *, tree_a
     turned into a map from A to B by least squares on B's points and their images), and the more
     trusted direction is kept (``info["search"]["direction"]``): embedding into more dimensions and
     projecting onto fewer are different searches, and one often finds what the other missed.
-    When a map is trusted less than 0.4 and a cloud is heavy-tailed (at least 1% of its points
+    When a map is trusted less than 0.6 and a cloud is heavy-tailed (at least 1% of its points
     beyond Tukey's far-out fence, 3 interquartile ranges above the upper quartile of the distances
     to its coordinatewise median: the codes of rare inputs far from the rest, which can steer every
     matching and fit of the search), the map is also sought on the clouds' *bulks* (each without

@@ -34,6 +34,7 @@ from ._params import (
     AGREEMENT_MIN_SPAN,
     AGREEMENT_TIE,
     BEND_CANDIDATES,
+    BULK_BELOW,
     DIFFERENT_MAP,
     ENERGY_DISTANCE_POINTS,
     ESCALATE_BELOW,
@@ -72,11 +73,11 @@ def search(A, B, tree_a, tree_b, opts):
     """Every candidate refined, the best distinct ones bent; the one of highest agreement as an
     Alignment (see module doc). Between spaces of different dimension, a map trusted less than
     REVERSE_BELOW is also sought the other way, from B to A, and the more trusted direction kept
-    (``_reversed``); a map trusted less than TRUST_WARN between clouds of which one is heavy-tailed
+    (``_reversed``); a map trusted less than BULK_BELOW between clouds of which one is heavy-tailed
     is also sought on the clouds' bulks, without their far points (``_on_bulk``); below TRUST_WARN
     an AlignmentWarning."""
     al = _both_directions(A, B, tree_a, tree_b, opts)
-    if al.trust < TRUST_WARN and tree_a is None and tree_b is None:  # NaN (unverifiable) is not below
+    if al.trust < BULK_BELOW and tree_a is None and tree_b is None:  # NaN (unverifiable) is not below
         al = _on_bulk(A, B, opts, al)
     _warn(al)
     return al
