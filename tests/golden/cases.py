@@ -1,7 +1,7 @@
 """The characterization ("golden") cases: every public result of the tree, compare and align layers
 on small fixed inputs, as flat dicts of arrays.
 
-``python tests/golden/make_golden.py [group ...]`` records each group to ``tests/golden/<group>.npz``;
+``python tests/golden/make_golden.py [group ...]`` records each group to ``tests/golden/<kind>/<group>.npz``;
 ``tests/test_golden.py`` recomputes them and compares with ``np.array_equal``. A change that is
 meant to move numbers regenerates the file deliberately (and says so in its commit); a change that
 is not (code motion, renames) must leave it passing untouched. BLAS and numba are pinned to one
