@@ -14,6 +14,7 @@ Prints Markdown tables (``--out`` also writes them to a file, row by row).
 
     python benchmarks/bench_tree.py                           # d = 16 32 64 128, n = 1e4 1e5
     python benchmarks/bench_tree.py --dims 2 8 --sizes 10000  # any grid
+    python benchmarks/bench_tree.py --sizes 10000 --repeat 3  # the fastest of 3 runs of each
 """
 import argparse
 import json
@@ -142,6 +143,20 @@ def measure(kind, n, d, k, timeout=TIMEOUT):
     return out
 
 
+def best_of(kind, n, d, k, timeout=TIMEOUT, repeat=1):
+    """The fastest of ``repeat`` runs, each in a fresh process (None as soon as one times out):
+    runs of a tenth of a second vary by 30-50% between processes (the repeats tame that; every
+    kind gets the same number)."""
+    best = None
+    for _ in range(repeat):
+        r = measure(kind, n, d, k, timeout=timeout)
+        if r is None:
+            return None
+        if best is None or r["seconds"] < best["seconds"]:
+            best = r
+    return best
+
+
 def _s(r):
     return f"{r['seconds']:.2f}" if r else f"> {TIMEOUT:g}"
 
@@ -169,6 +184,8 @@ def main():
     ap.add_argument("--out", help="also write the tables to this Markdown file, row by row")
     ap.add_argument("--timeout", type=float, default=TIMEOUT,
                     help="seconds a single run may take before it is killed and reported as '> timeout'")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs per kind and size, each in a fresh process; the fastest is reported")
     args = ap.parse_args()
     TIMEOUT = args.timeout
     # compile the numba kernels into the on-disk cache once, so no run pays for compilation
@@ -197,7 +214,7 @@ def main():
     for n in args.sizes:
         slow = set()
         for d in sorted(args.dims):
-            r = {c: (None if c in slow else measure(c, n, d, args.k, timeout=args.timeout)) for c in kinds}
+            r = {c: (None if c in slow else best_of(c, n, d, args.k, args.timeout, args.repeat)) for c in kinds}
             slow |= {c for c in kinds if r[c] is None}
             rows.append(dict(n=n, d=d, **r))
             ours, tom = r.get("topotree"), r.get("tomato")

@@ -291,6 +291,105 @@ def test_knn_blocks_with_duplicates_exclude_self_not_twins():
     assert np.all(dist[:, 2:] > 0)
 
 
+def _lists_after(bd, bi, values, rows, cols):
+    """Brute force: each point's m smallest values over its list and the offered ``values``
+    (rows ``rows``, columns ``cols``; NaN = not offered), as sorted (value, point) sets."""
+    m = bd.shape[1]
+    out = []
+    for q in range(bd.shape[0]):
+        cands = [(float(v), int(p)) for v, p in zip(bd[q], bi[q]) if p >= 0]
+        for i in np.flatnonzero(rows == q):
+            cands += [(float(values[i, j]), int(cols[j])) for j in range(len(cols)) if not np.isnan(values[i, j])]
+        for j in np.flatnonzero(cols == q):
+            cands += [(float(values[i, j]), int(rows[i])) for i in range(len(rows)) if not np.isnan(values[i, j])]
+        out.append(sorted(cands)[:m])
+    return out
+
+
+@pytest.mark.parametrize("tri", [False, True])
+@pytest.mark.parametrize("gather", [False, True])
+def test_screen_both_keeps_the_smallest_values_of_rows_and_columns(tri, gather):
+    # one product serves two sets of lists: the row points' and the column points'; in the
+    # triangle (a block against itself) every point is a row and, for the later rows, a column
+    from topotree._knn_blocks import _screen_both
+
+    if tri and gather:
+        pytest.skip("the triangle is a contiguous block")
+    rng = np.random.default_rng(7)
+    n, d, m = 150, 5, 6
+    Y = rng.normal(size=(n, d)).astype(np.float32)
+    sq = np.einsum("ij,ij->i", Y, Y)
+    bd = np.full((n, m), np.inf, dtype=np.float32)
+    bi = np.full((n, m), -1, dtype=np.int64)
+    for q in range(0, n, 3):  # some lists already hold candidates (far points), some are empty
+        far = rng.choice(n, 3, replace=False)
+        bd[q, :3] = np.sort(rng.uniform(5.0, 9.0, 3)).astype(np.float32)
+        bi[q, :3] = far
+    ref_bd, ref_bi = bd.copy(), bi.copy()
+    if tri:
+        rows = cols = np.arange(20, 20 + 70)
+        P = Y[rows] @ Y[cols].T
+        _screen_both(P, sq, 20, np.empty(0, dtype=np.int64), 20, True, bd, bi)
+        offered = np.where(np.tril(np.ones((70, 70), dtype=bool), -1), sq[rows][:, None] + sq[cols][None, :] - 2 * P, np.nan)
+    else:
+        rows = np.arange(10, 50)
+        cols = rng.choice(np.arange(60, n), 70, replace=False) if gather else np.arange(60, 130)
+        P = Y[rows] @ Y[cols].T
+        _screen_both(P, sq, 10, cols if gather else np.empty(0, dtype=np.int64), 0 if gather else 60, False, bd, bi)
+        offered = sq[rows][:, None] + sq[cols][None, :] - np.float32(2) * P
+    want = _lists_after(ref_bd, ref_bi, offered.astype(np.float32), rows, cols)
+    for q in range(n):
+        got = sorted((float(v), int(p)) for v, p in zip(bd[q], bi[q]) if p >= 0)
+        assert [v for v, _ in got] == pytest.approx([v for v, _ in want[q]], rel=1e-6, abs=1e-6)
+        assert np.all(bd[q][:-1] <= bd[q][1:])  # each list stays sorted
+
+
+def test_pair_runs_give_every_pair_of_leaves_within_reach_once():
+    # the leaf pairs of the second pass: every pair of leaves of different groups whose boxes lie
+    # within either leaf's bound, once, from the earlier leaf (brute force over all leaf pairs)
+    from topotree._kdtree import box_gap_between
+    from topotree._knn_blocks import _inner_max, groups_of, pair_runs, parents
+
+    X = hierarchical_mixture(6000, dim=6, n_leaves=5, seed=3).X
+    Ys, perm, start, end, left, right, lo, hi = build_kdtree(X.copy(), 32)
+    leaves = np.flatnonzero(left == -1)
+    leaves = leaves[np.argsort(start[leaves])]
+    _, group = groups_of(leaves, start, end, parents(left, right))
+    g = dict(zip(leaves.tolist(), group.tolist()))
+    rng = np.random.default_rng(0)
+    reach = np.zeros(left.shape[0])
+    reach[leaves] = rng.uniform(0.0, 4.0, leaves.shape[0]) ** 2
+    _inner_max(reach, left, right)
+    leaf_at = {int(start[L]): int(L) for L in leaves}
+    for L in leaves:
+        runs = pair_runs(start, end, left, right, lo, hi, reach, L, g[int(L)])
+        got = sorted(leaf_at[s] for a, b in runs for s in range(a, b) if s in leaf_at)
+        want = sorted(int(M) for M in leaves if start[M] > start[L] and g[int(M)] != g[int(L)]
+                      and box_gap_between(lo, hi, M, lo, hi, L, X.shape[1]) <= max(reach[L], reach[M]))
+        assert got == want
+
+
+@pytest.mark.parametrize("tile,stripe", [(100, 7), (4096, 1024)])
+def test_knn_blocks_tiles_and_locks_agree_with_brute_force(tile, stripe, monkeypatch):
+    # a group multiplied in small tiles (ssyrk on the diagonal, general products off it) and
+    # locks over stripes of 7 points (many locks a product) give the brute-force answer, bit
+    # for bit the default's
+    import topotree._knn_blocks as blocks
+    import topotree.graph as graph
+
+    X = hierarchical_mixture(4000, dim=40, n_leaves=6, seed=5).X
+    monkeypatch.setattr(graph, "_search_method", lambda n, d: "blocks")
+    default = knn(X, 12)
+    monkeypatch.setattr(blocks, "_GROUP_TILE", tile)
+    monkeypatch.setattr(blocks, "_STRIPE", stripe)
+    idx, dist = knn(X, 12)
+    ref_i, ref_d = _brute_knn(X, 12)
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-12, atol=1e-12)
+    assert np.mean(idx == ref_i) > 0.999
+    np.testing.assert_array_equal(idx, default[0])
+    np.testing.assert_array_equal(dist, default[1])
+
+
 @pytest.mark.heavy
 def test_build_tree_approx_knn_close_to_exact():
     pytest.importorskip("pynndescent")

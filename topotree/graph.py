@@ -20,7 +20,7 @@ from ._progress import progress_bar
 from ._renumber import scatter, scatter_relabel
 
 _KDTREE_MAX_DIM = 16  # up to here distances by the KD-tree query's own loop, whichever search ran (_search_method)
-_BLOCK_BIG_LEAF_DIM = 64  # above this, the GEMM-screened search uses leaves of 256 (_block_leafsize)
+_BLOCK_BIG_LEAF_DIM = 16  # above this, the GEMM-screened search uses leaves of 256 (_block_leafsize)
 _DIFF_BYTES = 4 << 20  # memory of one block of coordinate differences in exact_distances
 # where the search is chosen by probing the KD-tree (_search_method)
 _PROBE_MIN_DIM = 10  # below, the KD-tree won every measured case
@@ -39,10 +39,11 @@ def _leafsize(d):
 
 
 def _block_leafsize(d):
-    """Leaf size of the GEMM-screened search (``_knn_blocks``): the KD-tree's up to 64 dims; 256
-    above, where boxes prune little and the larger products pay (single-thread sweep of 128-512
-    at 3e4-6e4 x 128: 256 is 13% faster than 128 at 6e4 points, equal at 1e4; at 32 and 64 dims
-    128 is best)."""
+    """Leaf size of the GEMM-screened search (``_knn_blocks``): the KD-tree's up to 16 dims; 256
+    above, where boxes prune little and the larger products pay. With each pair of leaves
+    multiplied once, both ways, 256 was 5-10% faster than 128 at 1e5 points in 20, 32 and 64
+    dims and at 3e5 x 32 (2 threads, 3 runs each), equal at 12 and 16 dims and at 1e5 x 128 against
+    512 (the one-way search before it: 256 only above 64 dims, 13% faster than 128 at 6e4 x 128)."""
     return _leafsize(d) if d <= _BLOCK_BIG_LEAF_DIM else 256
 
 
