@@ -256,17 +256,24 @@ def test_knn_probe_picks_by_pruning_and_stays_exact(monkeypatch):
 @pytest.mark.parametrize("direct", [0, 10**9])
 def test_knn_blocks_in_place_and_gathered_runs_agree_with_brute_force(direct, monkeypatch):
     # runs of candidate points enter the products in place (long runs) or gathered (short ones):
-    # forcing either path for every run gives the brute-force answer and the same bits
+    # forcing either path for every run gives the brute-force answer and the same bits;
+    # several products a run, a partial one at its end
+    _blocks_agree_with_brute_force(hierarchical_mixture(3000, dim=24, n_leaves=6, seed=4).X, 10,
+                                   {"_DIRECT": direct, "_COLS": 300}, monkeypatch)
+
+
+def _blocks_agree_with_brute_force(X, k, settings, monkeypatch):
+    """The blocks search with ``settings`` of ``_knn_blocks`` gives the brute-force answer and,
+    bit for bit, the default settings' answer."""
     import topotree._knn_blocks as blocks
     import topotree.graph as graph
 
-    X = hierarchical_mixture(3000, dim=24, n_leaves=6, seed=4).X
     monkeypatch.setattr(graph, "_search_method", lambda n, d: "blocks")
-    default = knn(X, 10)
-    monkeypatch.setattr(blocks, "_DIRECT", direct)
-    monkeypatch.setattr(blocks, "_COLS", 300)  # several products a run, a partial one at its end
-    idx, dist = knn(X, 10)
-    ref_i, ref_d = _brute_knn(X, 10)
+    default = knn(X, k)
+    for name, value in settings.items():
+        monkeypatch.setattr(blocks, name, value)
+    idx, dist = knn(X, k)
+    ref_i, ref_d = _brute_knn(X, k)
     np.testing.assert_allclose(dist, ref_d, rtol=1e-12, atol=1e-12)
     assert np.mean(idx == ref_i) > 0.999
     np.testing.assert_array_equal(idx, default[0])
@@ -306,15 +313,13 @@ def _lists_after(bd, bi, values, rows, cols):
     return out
 
 
-@pytest.mark.parametrize("tri", [False, True])
-@pytest.mark.parametrize("gather", [False, True])
+@pytest.mark.parametrize("tri,gather", [(False, False), (False, True), (True, False)])
 def test_screen_both_keeps_the_smallest_values_of_rows_and_columns(tri, gather):
-    # one product serves two sets of lists: the row points' and the column points'; in the
-    # triangle (a block against itself) every point is a row and, for the later rows, a column
+    # one product serves two sets of lists: the row points' and the column points' (in place or
+    # gathered); in the triangle (a contiguous block against itself) every point is a row and,
+    # for the later rows, a column
     from topotree._knn_blocks import _screen_both
 
-    if tri and gather:
-        pytest.skip("the triangle is a contiguous block")
     rng = np.random.default_rng(7)
     n, d, m = 150, 5, 6
     Y = rng.normal(size=(n, d)).astype(np.float32)
@@ -374,20 +379,8 @@ def test_knn_blocks_tiles_and_locks_agree_with_brute_force(tile, stripe, monkeyp
     # a group multiplied in small tiles (ssyrk on the diagonal, general products off it) and
     # locks over stripes of 7 points (many locks a product) give the brute-force answer, bit
     # for bit the default's
-    import topotree._knn_blocks as blocks
-    import topotree.graph as graph
-
-    X = hierarchical_mixture(4000, dim=40, n_leaves=6, seed=5).X
-    monkeypatch.setattr(graph, "_search_method", lambda n, d: "blocks")
-    default = knn(X, 12)
-    monkeypatch.setattr(blocks, "_GROUP_TILE", tile)
-    monkeypatch.setattr(blocks, "_STRIPE", stripe)
-    idx, dist = knn(X, 12)
-    ref_i, ref_d = _brute_knn(X, 12)
-    np.testing.assert_allclose(dist, ref_d, rtol=1e-12, atol=1e-12)
-    assert np.mean(idx == ref_i) > 0.999
-    np.testing.assert_array_equal(idx, default[0])
-    np.testing.assert_array_equal(dist, default[1])
+    _blocks_agree_with_brute_force(hierarchical_mixture(4000, dim=40, n_leaves=6, seed=5).X, 12,
+                                   {"_GROUP_TILE": tile, "_STRIPE": stripe}, monkeypatch)
 
 
 @pytest.mark.heavy

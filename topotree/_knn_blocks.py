@@ -65,6 +65,22 @@ def _sq_dist(Xs, q, p, d):
     return dist
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _add_run(runs, nr, s, e):
+    """Append positions ``[s, e)`` to the first ``nr`` runs: extend the last run if it ends at s
+    (adjacent leaves), else a new run (the array doubled when full). Returns ``(runs, nr)``."""
+    if nr > 0 and runs[nr - 1, 1] == s:
+        runs[nr - 1, 1] = e
+        return runs, nr
+    if nr == runs.shape[0]:
+        grown = np.empty((2 * nr, 2), dtype=np.int64)
+        grown[:nr] = runs
+        runs = grown
+    runs[nr, 0] = s
+    runs[nr, 1] = e
+    return runs, nr + 1
+
+
 @njit(cache=True, nogil=True)
 def reach(start, end, left, right, lo, hi, qlo, qhi, L, A, bound):
     """The points of the leaves of a tree (``start``, ``end``, ``left``, ``right``, boxes ``lo``,
@@ -84,16 +100,7 @@ def reach(start, end, left, right, lo, hi, qlo, qhi, L, A, bound):
         if N == A or box_gap_between(lo, hi, N, qlo, qhi, L, d) > bound:
             continue
         if left[N] == -1:
-            if nr > 0 and runs[nr - 1, 1] == start[N]:
-                runs[nr - 1, 1] = end[N]  # the leaf right after the last run's end: extend it
-                continue
-            if nr == runs.shape[0]:
-                grown = np.empty((2 * nr, 2), dtype=np.int64)
-                grown[:nr] = runs
-                runs = grown
-            runs[nr, 0] = start[N]
-            runs[nr, 1] = end[N]
-            nr += 1
+            runs, nr = _add_run(runs, nr, start[N], end[N])
         else:
             stack[top] = right[N]  # right pushed first: leaves come out in the tree's order
             stack[top + 1] = left[N]
@@ -287,16 +294,7 @@ def pair_runs(start, end, left, right, lo, hi, reach_sq, L, A):
         if box_gap_between(lo, hi, N, lo, hi, L, d) > max(own, reach_sq[N]):
             continue
         if left[N] == -1:
-            if nr > 0 and runs[nr - 1, 1] == start[N]:
-                runs[nr - 1, 1] = end[N]
-                continue
-            if nr == runs.shape[0]:
-                grown = np.empty((2 * nr, 2), dtype=np.int64)
-                grown[:nr] = runs
-                runs = grown
-            runs[nr, 0] = start[N]
-            runs[nr, 1] = end[N]
-            nr += 1
+            runs, nr = _add_run(runs, nr, start[N], end[N])
         else:
             stack[top] = right[N]  # right pushed first: leaves come out in the tree's order
             stack[top + 1] = left[N]
