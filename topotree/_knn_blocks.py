@@ -109,6 +109,18 @@ def reach(start, end, left, right, lo, hi, qlo, qhi, L, A, bound):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _insert(bd, bi, r, v, p):
+    """Insert the value v of point p into row r's sorted list (v below its last value)."""
+    t = bd.shape[1] - 1
+    while t > 0 and bd[r, t - 1] > v:
+        bd[r, t] = bd[r, t - 1]
+        bi[r, t] = bi[r, t - 1]
+        t -= 1
+    bd[r, t] = v
+    bi[r, t] = p
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _offer(g, cols, c0, q, j0, j1, bd, bi, r):
     """Offer the values g[j0:j1] (points cols[j], or c0 + j if cols is empty) to row r's sorted
     list."""
@@ -118,13 +130,7 @@ def _offer(g, cols, c0, q, j0, j1, bd, bi, r):
         v = g[j]
         p = cols[j] if gather else c0 + j
         if v < bd[r, m - 1] and p != q:
-            t = m - 1
-            while t > 0 and bd[r, t - 1] > v:
-                bd[r, t] = bd[r, t - 1]
-                bi[r, t] = bi[r, t - 1]
-                t -= 1
-            bd[r, t] = v
-            bi[r, t] = p
+            _insert(bd, bi, r, v, p)
 
 
 @njit(cache=True, nogil=True)
@@ -201,18 +207,6 @@ def _exact_rows(Xs, perm, rows, k, idx):
             _keep(best_d, best_k, best_i, _sq_dist(Xs, q, p, d), perm[p], p)
         for c in range(k):
             idx[q, c] = best_i[c]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _insert(bd, bi, r, v, p):
-    """Insert the value v of point p into row r's sorted list (v below its last value)."""
-    t = bd.shape[1] - 1
-    while t > 0 and bd[r, t - 1] > v:
-        bd[r, t] = bd[r, t - 1]
-        bi[r, t] = bi[r, t - 1]
-        t -= 1
-    bd[r, t] = v
-    bi[r, t] = p
 
 
 @njit(cache=True, nogil=True, inline="always")
