@@ -349,29 +349,46 @@ def test_screen_both_keeps_the_smallest_values_of_rows_and_columns(tri, gather):
         assert np.all(bd[q][:-1] <= bd[q][1:])  # each list stays sorted
 
 
-def test_pair_runs_give_every_pair_of_leaves_within_reach_once():
-    # the leaf pairs of the second pass: every pair of leaves of different groups whose boxes lie
-    # within either leaf's bound, once, from the earlier leaf (brute force over all leaf pairs)
+def test_pair_runs_give_every_pair_of_leaves_a_point_may_need_once():
+    # the leaf pairs of the second pass: every pair of leaves M, L of different groups where a
+    # point of either lies within its own bound of the other's box, once, from the earlier leaf
+    # (brute force over all leaf pairs and points)
     from topotree._kdtree import box_gap_between
-    from topotree._knn_blocks import _inner_max, groups_of, pair_runs, parents
+    from topotree._knn_blocks import _boxes, _inner_max, groups_of, pair_runs, parents
 
     X = hierarchical_mixture(6000, dim=6, n_leaves=5, seed=3).X
     Ys, perm, start, end, left, right, lo, hi = build_kdtree(X.copy(), 32)
+    Y32 = Ys.astype(np.float32)
+    blo, bhi = _boxes(Y32, start, end, left, right)
     leaves = np.flatnonzero(left == -1)
     leaves = leaves[np.argsort(start[leaves])]
     _, group = groups_of(leaves, start, end, parents(left, right))
     g = dict(zip(leaves.tolist(), group.tolist()))
     rng = np.random.default_rng(0)
+    point = rng.uniform(0.0, 4.0, X.shape[0]) ** 2
     reach = np.zeros(left.shape[0])
-    reach[leaves] = rng.uniform(0.0, 4.0, leaves.shape[0]) ** 2
+    reach[leaves] = np.maximum.reduceat(point, start[leaves])
     _inner_max(reach, left, right)
+
+    def gaps(L, M):  # squared distances of L's points to M's box
+        y = Y32[start[L]:end[L]].astype(np.float64)
+        return (np.maximum(0.0, np.maximum(blo[M] - y, y - bhi[M])) ** 2).sum(1)
+
+    def needed(L, M):
+        return bool((gaps(L, M) <= point[start[L]:end[L]]).any() or (gaps(M, L) <= point[start[M]:end[M]]).any())
+
     leaf_at = {int(start[L]): int(L) for L in leaves}
+    n_leaf_level = n_needed = 0
     for L in leaves:
-        runs = pair_runs(start, end, left, right, lo, hi, reach, L, g[int(L)])
+        runs = pair_runs(start, end, left, right, lo, hi, reach, L, g[int(L)], Y32, point, blo, bhi)
         got = sorted(leaf_at[s] for a, b in runs for s in range(a, b) if s in leaf_at)
-        want = sorted(int(M) for M in leaves if start[M] > start[L] and g[int(M)] != g[int(L)]
-                      and box_gap_between(lo, hi, M, lo, hi, L, X.shape[1]) <= max(reach[L], reach[M]))
+        near = [int(M) for M in leaves if start[M] > start[L] and g[int(M)] != g[int(L)]
+                and box_gap_between(lo, hi, M, lo, hi, L, X.shape[1]) <= max(reach[L], reach[M])]
+        want = sorted(M for M in near if needed(int(L), M))
         assert got == want
+        n_leaf_level += len(near)
+        n_needed += len(want)
+    assert n_needed < n_leaf_level  # the points' own bounds prune beyond the leaves' (else untested)
 
 
 @pytest.mark.parametrize("tile,stripe", [(100, 7), (4096, 1024)])
