@@ -278,7 +278,7 @@ def node_labels(start, end, left, right, label):
     return out
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=_FAST, nogil=True)
 def nearest_with_label(Xs, start, end, left, right, lo, hi, node_label, label, queries, target, k):
     """The k nearest points labelled ``target`` of each row of ``queries`` (coordinates).
 

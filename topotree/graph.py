@@ -9,6 +9,8 @@ computed by one formula per dimension whichever search found the neighbours.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numba import njit, parallel_chunksize, prange
 
@@ -18,6 +20,7 @@ from ._kdtree import build_kdtree, nearest_with_label, node_labels, query_leaves
 from ._knn_blocks import knn_blocks
 from ._progress import progress_bar
 from ._renumber import scatter, scatter_relabel
+from ._threads import worker_threads
 
 _KDTREE_MAX_DIM = 16  # up to here distances by the KD-tree query's own loop, whichever search ran (_search_method)
 _BLOCK_BIG_LEAF_DIM = 16  # above this, the GEMM-screened search uses leaves of 256 (_block_leafsize)
@@ -209,7 +212,8 @@ def exact_distances(Xs, perm, idx, tree_formula=False):
     n, k = idx.shape
     dist = np.empty((n, k))
     block = max(1, _DIFF_BYTES // (8 * k * Xs.shape[1]))
-    for lo in range(0, n, block):
+
+    def rows(lo):
         hi = min(n, lo + block)
         if tree_formula:
             dd = np.empty((hi - lo, k))
@@ -220,6 +224,10 @@ def exact_distances(Xs, perm, idx, tree_formula=False):
         o = np.lexsort((perm[idx[lo:hi]], dd), axis=-1)
         dist[lo:hi] = np.take_along_axis(dd, o, axis=1)
         idx[lo:hi] = np.take_along_axis(idx[lo:hi], o, axis=1)
+
+    # blocks of rows are independent (numpy releases the GIL in them): on all workers
+    with ThreadPoolExecutor(worker_threads()) as ex:
+        list(ex.map(rows, range(0, n, block)))
     return dist
 
 
@@ -413,7 +421,7 @@ def _closest_pair(T, a, b, count, members, centroid, n_seed=8):
     return best[0], best[1], float(np.sqrt(best[2]))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _alternate(Xs, start, end, left, right, lo, hi, node_label, label, seeds, c1, c2):
     """From each seed p in c1, alternate nearest-neighbour steps (p -> nearest q in c2 -> nearest
     p in c1 ...) until the distance stops falling; the best pair (p, q, squared distance)."""
@@ -474,12 +482,15 @@ def _bridge_labelled(X, comp, max_exact=64, tree=None):
 
         mst = minimum_spanning_tree(cdist(centroid, centroid) + 1e-300).tocoo()
         pairs = list(zip(mst.row.tolist(), mst.col.tolist()))
-    cand = []
-    for a, b in pairs:
+    def closest(pair):
+        a, b = pair
         p, q, dist = _closest_pair(T, a, b, count, members, centroid)
         p, q = T.caller_index(p), T.caller_index(q)
-        cand.append((dist, min(p, q), max(p, q), a, b))
-    cand.sort()
+        return dist, min(p, q), max(p, q), a, b
+
+    # the pairs are independent (their queries release the GIL): one thread each, on all workers
+    with ThreadPoolExecutor(worker_threads()) as ex:
+        cand = sorted(ex.map(closest, pairs))
     parent, size = ds_new(c)
     out = []
     for _, p, q, a, b in cand:
