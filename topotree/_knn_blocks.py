@@ -56,6 +56,7 @@ _STRIPE = 1024  # points under one lock while a product's lists are updated
 _TWO = np.float32(2.0)
 _ERR = 4.0  # safety factor on the float32 rounding bound (d + 8) u (|x| + |y|)^2, u = 2**-24
 _REL = 1e-12  # relative tolerance of float64 comparisons of pruning bounds
+_ROTATE_ROWS = 8192  # rows rotated into the principal axes at a time
 
 
 @njit(cache=True, inline="always")
@@ -457,10 +458,11 @@ def knn_blocks(X, k, leafsize, bar=None):
     # the tree is built on the centred points in their principal axes (an exact rotation up to
     # rounding): on anisotropic clusters its boxes are far tighter (half the candidates at d = 32)
     # (the rotated points are a temporary: the tree permutes them in place, no n x d copy more)
-    Xc = X - X.mean(axis=0)
-    _, V = np.linalg.eigh(Xc.T @ Xc)
-    Y = Xc @ V[:, ::-1]
-    del Xc
+    Y = X - X.mean(axis=0)
+    _, V = np.linalg.eigh(Y.T @ Y)
+    V = np.ascontiguousarray(V[:, ::-1])
+    for r0 in range(0, n, _ROTATE_ROWS):  # rotated in place, by row blocks: no second n x d array
+        Y[r0:r0 + _ROTATE_ROWS] = Y[r0:r0 + _ROTATE_ROWS] @ V
     Ys, perm, start, end, left, right, lo, hi = build_kdtree(Y, leafsize, overwrite=True)
     leaves = np.flatnonzero(left == -1)
     leaves = leaves[np.argsort(start[leaves], kind="stable")]  # in the tree's order
@@ -506,7 +508,7 @@ def knn_blocks(X, k, leafsize, bar=None):
 
             list(ex.map(work, np.array_split(leaves, min(leaves.shape[0], nt * _OWNER_CHUNKS_PER_THREAD))))
     thr = bd[:, m - 1].astype(np.float64)
-    del bd
+    del bd, Y32, sq, reach  # the screen's arrays: the re-ranking needs only the candidates
     idx = np.empty((n, k), dtype=np.int64)
     ok = np.empty(n, dtype=np.bool_)
     Xs = X[perm]

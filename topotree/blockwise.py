@@ -51,7 +51,7 @@ from ._progress import interactive
 from ._typing import ArrayLike, LogDensity, PathLike
 from ._validation import check_bool, check_choice, check_int, check_vector, exponent_from_extent
 from .build import (_check_neighbors, _duplicate_chains, _is_blockwise_input, _is_estimate_of, _merged_tree, _order,
-                    _tie_key, _tree_from_graph, call_log_density, default_k)
+                    _Transient, _tie_key, _tree_from_graph, call_log_density, default_k)
 from .density import knn_log_density_at, radius_floor
 from .graph import _KDTREE_MAX_DIM, _bridge_labelled
 from .tree import ClusterTree
@@ -498,8 +498,8 @@ def build_tree_blockwise(X: Any, log_density: LogDensity = None, *, k: int | Non
         nb, k = _check_neighbors(neighbors, n, log_density)
         if values is not None:
             f = check_vector(_compute([values], show)[0], n, "log_density(X)")
-        return _tree_from_graph(nb, None, f, d=d, E=E, k=int(k), connect=connect, backend=backend,
-                                points=points, lazy_points=True)
+        return _tree_from_graph(nb, _Transient(points=points), f, d=d, E=E, k=int(k), connect=connect,
+                                backend=backend, lazy_points=True)
 
     k = _check_k(k, n)
     if n > MAX_POINTS:
