@@ -22,7 +22,8 @@ Printed per latent dim d:
 With ``--priors``: prior families compared at one latent dim (held-out NLL, model-tree leaves,
 purity, classes, 1-NN), and ``--structure warp`` for the non-linear encoder.
 
-Run:  .venv/bin/python examples/flow_autoencoder_digits.py [--dims 4 8 16] [--structure warp] [--recon-weight 10000] [--priors]
+Run:  .venv/bin/python examples/flow_autoencoder_digits.py [--dims 4 8 16] [--structure warp] [--recon-weight 10000]
+      [--pretrain-epochs 150] [--priors]
 
 References: Dinh, Krueger & Bengio (2014), NICE; Tipping & Bishop (1999), probabilistic PCA.
 """
@@ -107,13 +108,13 @@ def transfer(al, ZA_T, yT, ZB, yB):
     return metrics.label_transfer_accuracy(al.transform(ZA_T), yT, ZB, yB)
 
 
-def row(d, structure, n_tree=10000, seed=0, recon_weight=0.0):
+def row(d, structure, n_tree=10000, seed=0, recon_weight=0.0, pretrain_epochs=0):
     (XA, yA), (XB, yB), (XT, yT) = data(seed)
     t0 = time.perf_counter()
     A = FlowAutoencoder(64, d, structure=structure, seed=seed)
-    fit(A, XA, progress=False, recon_weight=recon_weight)
+    fit(A, XA, progress=False, recon_weight=recon_weight, pretrain_epochs=pretrain_epochs)
     B = FlowAutoencoder(64, d, structure=structure, seed=seed + 1)
-    fit(B, XB, progress=False, recon_weight=recon_weight)
+    fit(B, XB, progress=False, recon_weight=recon_weight, pretrain_epochs=pretrain_epochs)
     t_fit = (time.perf_counter() - t0) / 2
     out = dict(d=d, nll=float(-A.log_density(XT).mean()), ppca=float(-PCA(d).fit(XA).score(XT)))
     out["gmm"], out["gmm_k"] = pca_gmm_nll(XA, XT, d, seed)
@@ -160,9 +161,10 @@ def priors(d, structure, seed=0):
               f"{knn(m.encode(XA), yA, m.encode(XT), yT):5.3f}", flush=True)
 
 
-def main(dims=(4, 8, 16), structure="decoder", compare_priors=False, recon_weight=0.0, seed=0):
+def main(dims=(4, 8, 16), structure="decoder", compare_priors=False, recon_weight=0.0, seed=0, pretrain_epochs=0):
     torch.set_num_threads(1)
-    print(f"digits, halves of 718 points, test 360; structure {structure!r}, recon_weight {recon_weight:g}; "
+    print(f"digits, halves of 718 points, test 360; structure {structure!r}, recon_weight {recon_weight:g}, "
+          f"pretrain_epochs {pretrain_epochs}; "
           f"NLL in nats per test example\n")
     hdr = (f"{'d':>3} | {'NLL flow':>8} {'PPCA':>6} {'GMM':>6} | {'1NN flow':>8} {'PCA':>5} {'MLP AE':>6} {'nonlin':>6} | "
            f"{'leaves A/B':>10} {'purity':>6} {'digits':>6} | {'al model':>8} {'al kNN':>6} {'al codes':>8} {'al+lik':>6} "
@@ -170,7 +172,7 @@ def main(dims=(4, 8, 16), structure="decoder", compare_priors=False, recon_weigh
     print(hdr)
     print("-" * len(hdr))
     for d in dims:
-        r = row(d, structure, seed=seed, recon_weight=recon_weight)
+        r = row(d, structure, seed=seed, recon_weight=recon_weight, pretrain_epochs=pretrain_epochs)
         print(f"{d:>3} | {r['nll']:8.1f} {r['ppca']:6.1f} {r['gmm']:6.1f} | {r['knn_flow']:8.3f} {r['knn_pca']:5.3f} "
               f"{r['knn_mlp']:6.3f} {r['nonlin']:6.3f} | {r['leaves']:>4d} / {r['leaves_b']:<3d} {r['purity']:6.3f} "
               f"{r['classes']:6d} | {r['al_model']:8.3f} {r['al_knn']:6.3f} {r['al_codes']:8.3f} {r['al_lik']:6.3f} "
@@ -191,7 +193,9 @@ if __name__ == "__main__":
     ap.add_argument("--dims", type=int, nargs="+", default=[4, 8, 16])
     ap.add_argument("--structure", default="decoder", choices=["decoder", "warp", "split", "free"])
     ap.add_argument("--recon-weight", type=float, default=0.0, help="fit(recon_weight=...) for every flow")
+    ap.add_argument("--pretrain-epochs", type=int, default=0,
+                    help="fit(pretrain_epochs=...) for every flow: first train its encoder as a plain autoencoder's")
     ap.add_argument("--priors", action="store_true", help="also compare prior families at latent dim 8")
     ap.add_argument("--seed", type=int, default=0, help="the split's seed and model A's (model B: seed + 1)")
     a = ap.parse_args()
-    main(tuple(a.dims), a.structure, a.priors, a.recon_weight, a.seed)
+    main(tuple(a.dims), a.structure, a.priors, a.recon_weight, a.seed, a.pretrain_epochs)

@@ -480,7 +480,7 @@ def knn_blocks(X, k, leafsize, bar=None):
     del Y, Ys, norm  # the screen needs only the float32 copy and the boxes from here on
     tree = (None, start, end, left, right, lo, hi)
     bd = np.full((n, m), np.inf, dtype=np.float32)
-    cand = np.full((n, m), -1, dtype=np.int64)
+    cand = np.full((n, m), -1, dtype=np.int32 if n < 2**31 else np.int64)  # int32: half the memory
     nt = worker_threads()
     groups, group = groups_of(leaves, start, end, parent)
     with blas_per_worker():  # our threads, one BLAS thread each: no two pools spinning
@@ -513,6 +513,7 @@ def knn_blocks(X, k, leafsize, bar=None):
     ok = np.empty(n, dtype=np.bool_)
     Xs = X[perm]
     _rerank(Xs, perm, cand, thr, slack, k, idx, ok)
+    del cand, thr
     bad = np.flatnonzero(~ok)
     if bad.shape[0]:
         _exact_rows(Xs, perm, bad, k, idx)

@@ -229,13 +229,6 @@ def _tree_from_graph(nb, transient, f, *, d, E, k, connect, backend, perm=None, 
             # the very values the kNN estimator gives: the same tree, recorded as such, so that
             # simplify() picks the same data-driven thresholds as for log_density=None
             kind = "knn"
-    if connect:
-        if lazy_points and _n_components(nb) == 1:  # one component: no need to load the points
-            bridges = np.zeros((0, 2), dtype=np.int64)
-        else:
-            bridges = bridge_components(points(), nb, tree=tree)
-    else:
-        bridges = np.zeros((0, 2), dtype=np.int64)
     # ties (two points that are each other's k-th neighbour share r_k) are broken by an intrinsic
     # key, the mean log-distance to the neighbours, then by the caller's point index, so the tree
     # does not depend on the points' order or on the internal numbering
@@ -244,15 +237,24 @@ def _tree_from_graph(nb, transient, f, *, d, E, k, connect, backend, perm=None, 
         f = f - d * E * math.log(2.0)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
+    chains = np.zeros((0, 2), dtype=np.int64)
     if dist is not None:
         # a point with k or more exact copies lists only k of them: which ones depends on the
         # points' order, and copies that list each other by chance split into zero-persistence
         # leaves. Each group of such copies is chained in the order the points enter, so the
         # group is one component from its first copy on, whatever the order of the input.
         chains = _duplicate_chains(points, dist[:, -1], rank)
-        if chains.shape[0]:
-            bridges = np.concatenate([bridges, chains])
-    del dist, tree, points  # not needed any more: freed before the graph passes
+    del dist  # freed before the bridges' search
+    if connect:
+        if lazy_points and _n_components(nb) == 1:  # one component: no need to load the points
+            bridges = np.zeros((0, 2), dtype=np.int64)
+        else:
+            bridges = bridge_components(points(), nb, tree=tree)
+    else:
+        bridges = np.zeros((0, 2), dtype=np.int64)
+    if chains.shape[0]:
+        bridges = np.concatenate([bridges, chains])
+    del tree, points  # not needed any more: freed before the graph passes
     return _merged_tree(f, order, rank, nb, bridges, neighbors=nb, bridges=bridges, k=k, kind=kind,
                         backend=backend, perm=perm)
 
