@@ -272,7 +272,7 @@ def _screen_both(P, sq, r0, cols, c0, tri, bd, bi):
 @njit(cache=True, nogil=True, inline="always")
 def _any_point_within(Y, reach_pt, s, e, blo, bhi, B):
     """Does any point q of rows ``[s, e)`` of ``Y`` lie within squared distance ``reach_pt[q]`` of
-    box B (``blo``, ``hi``)?"""
+    box B (``blo``, ``bhi``)?"""
     d = Y.shape[1]
     for q in range(s, e):
         gap = 0.0
