@@ -157,7 +157,7 @@ class _Transient:
     of :func:`~topotree.graph.knn_local` (its points first; None: none) and ``points(rows=None)``
     (the points in the internal numbering, all or some rows). Handed over in this holder, which
     :func:`_tree_from_graph` empties once they are used: the caller keeps only the empty holder,
-    so no n x d array is alive during the merge (build_tree 1e5 x 128: peak 100 MB lower)."""
+    so no n x d array is alive during the merge (at 1e5 x 128 the points' 100 MB are freed there)."""
 
     __slots__ = ("dist", "tree", "points")
 
