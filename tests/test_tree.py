@@ -256,28 +256,36 @@ def test_knn_values_given_as_log_density_simplify_the_same(seed):
 
 @pytest.mark.parametrize("dim", [3, 40])  # the KD-tree search and the GEMM-screened blocks
 def test_no_copy_of_the_points_is_alive_during_the_merge(dim, monkeypatch):
-    # the KD-tree's copy of the points (and the kNN distances) are freed once the graph passes
-    # have used them: the merge, whose arrays are O(n k), does not add them to the peak memory
+    # the search keeps no copy of the points in the tree's order beside its lists; the points are
+    # gathered in that order only for the bridges, after the kNN distances are freed, and both
+    # are gone before the merge, whose arrays are O(n k)
     import weakref
 
     from topotree import build
 
-    refs, alive = [], []
-    real_knn, real_merge = build.knn_local, build._merged_tree
+    refs, alive, copies, at_bridges = [], [], [], []
+    real_knn, real_merge, real_bridges = build.knn_local, build._merged_tree, build.bridge_components
 
     def knn_local(X, k, progress=None):
         perm, nb, dist, tree = real_knn(X, k, progress=progress)
-        refs.extend([weakref.ref(tree[0]), weakref.ref(dist)])
+        copies.append(tree[0])
+        refs.append(weakref.ref(dist))
         return perm, nb, dist, tree
+
+    def bridge_components(points, neighbors, **kwargs):
+        at_bridges.append([r() is not None for r in refs])
+        refs.append(weakref.ref(points))
+        return real_bridges(points, neighbors, **kwargs)
 
     def merged_tree(*args, **kwargs):
         alive.append([r() is not None for r in refs])
         return real_merge(*args, **kwargs)
 
     monkeypatch.setattr(build, "knn_local", knn_local)
+    monkeypatch.setattr(build, "bridge_components", bridge_components)
     monkeypatch.setattr(build, "_merged_tree", merged_tree)
     X = hierarchical_mixture(1500, dim=dim, n_leaves=3, seed=0).X
     tree = tt.build_tree(X, k=10)
-    assert alive == [[False, False]]
+    assert copies == [None] and at_bridges == [[False]] and alive == [[False, False]]
     monkeypatch.undo()
     assert np.array_equal(tree.labels(), tt.build_tree(X, k=10).labels())

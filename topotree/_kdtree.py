@@ -244,14 +244,15 @@ def query_leaves(Xs, start, end, left, right, lo, hi, leaves, k, out_d, out_i, w
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
-def tree_distances(Xs, idx, row0, out):
+def tree_distances(Xs, idx, row0, out, rows=None):
     """``out[i, j] = |Xs[row0 + i] - Xs[idx[i, j]]|`` by :func:`query_leaves`' own distance loop
-    and floating-point flags (the same bits), for neighbours another search found."""
+    and floating-point flags (the same bits), for neighbours another search found; with
+    ``rows``, point i is ``Xs[rows[i]]``."""
     d = Xs.shape[1]
     for i in prange(idx.shape[0]):
-        q = row0 + i
+        q = row0 + i if rows is None else rows[row0 + i]
         for t in range(idx.shape[1]):
-            p = idx[i, t]
+            p = idx[i, t] if rows is None else rows[idx[i, t]]
             dist = 0.0
             for j in range(d):
                 diff = Xs[q, j] - Xs[p, j]

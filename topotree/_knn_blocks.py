@@ -177,10 +177,11 @@ def _keep(best_d, best_k, best_i, dist, key, p):
 
 
 @njit(cache=True, parallel=True)
-def _rerank(Xs, perm, cand, thr, slack, k, idx, ok):
+def _rerank(X, perm, cand, thr, slack, k, idx, ok):
     """Exact float64 squared distances of each row's candidates; the k nearest (ties by the
-    caller's index) into ``idx``; ``ok[r]``: certified (no excluded point can be nearer)."""
-    n, d = Xs.shape
+    caller's index) into ``idx``; ``ok[r]``: certified (no excluded point can be nearer).
+    Row q is the caller's point ``X[perm[q]]`` (no copy of the points in the tree's order)."""
+    n, d = cand.shape[0], X.shape[1]
     m = cand.shape[1]
     for q in prange(n):
         best_d = np.full(k, np.inf)
@@ -190,16 +191,17 @@ def _rerank(Xs, perm, cand, thr, slack, k, idx, ok):
             p = cand[q, t]
             if p < 0:
                 continue
-            _keep(best_d, best_k, best_i, _sq_dist(Xs, q, p, d), perm[p], p)
+            _keep(best_d, best_k, best_i, _sq_dist(X, perm[q], perm[p], d), perm[p], p)
         for t in range(k):
             idx[q, t] = best_i[t]
         ok[q] = best_i[k - 1] >= 0 and thr[q] - slack[q] > best_d[k - 1] * (1.0 + _REL)
 
 
 @njit(cache=True, parallel=True)
-def _exact_rows(Xs, perm, rows, k, idx):
-    """Brute-force exact k nearest (ties by the caller's index) of the given rows."""
-    n, d = Xs.shape
+def _exact_rows(X, perm, rows, k, idx):
+    """Brute-force exact k nearest (ties by the caller's index) of the given rows (row q: the
+    caller's point ``X[perm[q]]``)."""
+    n, d = X.shape
     for t in prange(rows.shape[0]):
         q = rows[t]
         best_d = np.full(k, np.inf)
@@ -208,7 +210,7 @@ def _exact_rows(Xs, perm, rows, k, idx):
         for p in range(n):
             if p == q:
                 continue
-            _keep(best_d, best_k, best_i, _sq_dist(Xs, q, p, d), perm[p], p)
+            _keep(best_d, best_k, best_i, _sq_dist(X, perm[q], perm[p], d), perm[p], p)
         for c in range(k):
             idx[q, c] = best_i[c]
 
@@ -511,31 +513,34 @@ def knn_blocks(X, k, leafsize, bar=None):
     del bd, Y32, sq, reach  # the screen's arrays: the re-ranking needs only the candidates
     idx = np.empty((n, k), dtype=np.int64)
     ok = np.empty(n, dtype=np.bool_)
-    Xs = X[perm]
-    _rerank(Xs, perm, cand, thr, slack, k, idx, ok)
+    # the caller's points read through perm: no n x d copy in the tree's order beside the lists
+    _rerank(X, perm, cand, thr, slack, k, idx, ok)
     del cand, thr
     bad = np.flatnonzero(~ok)
     if bad.shape[0]:
-        _exact_rows(Xs, perm, bad, k, idx)
-    lo, hi = _boxes(Xs, start, end, left, right)  # the same nodes, boxed in the caller's axes
-    return perm, idx, (Xs, start, end, left, right, lo, hi)
+        _exact_rows(X, perm, bad, k, idx)
+    lo, hi = _boxes(X, start, end, left, right, perm)  # the same nodes, boxed in the caller's axes
+    return perm, idx, (None, start, end, left, right, lo, hi)
 
 
 @njit(cache=True)
-def _boxes(Xs, start, end, left, right):
-    """Bounding boxes of the tree's nodes for the points ``Xs`` (children have larger ids)."""
+def _boxes(Xs, start, end, left, right, order=None):
+    """Bounding boxes of the tree's nodes for the points ``Xs`` in the tree's order, or, with
+    ``order``, for the points ``Xs[order]`` (children have larger ids)."""
     m, d = start.shape[0], Xs.shape[1]
     lo = np.empty((m, d))
     hi = np.empty((m, d))
     for N in range(m - 1, -1, -1):
         if left[N] == -1:
-            for j in range(d):
-                lo[N, j] = Xs[start[N], j]
-                hi[N, j] = Xs[start[N], j]
-            for p in range(start[N] + 1, end[N]):
+            for p in range(start[N], end[N]):
+                r = p if order is None else order[p]
                 for j in range(d):
-                    lo[N, j] = min(lo[N, j], Xs[p, j])
-                    hi[N, j] = max(hi[N, j], Xs[p, j])
+                    if p == start[N]:
+                        lo[N, j] = Xs[r, j]
+                        hi[N, j] = Xs[r, j]
+                    else:
+                        lo[N, j] = min(lo[N, j], Xs[r, j])
+                        hi[N, j] = max(hi[N, j], Xs[r, j])
         else:
             a, b = left[N], right[N]
             for j in range(d):

@@ -141,21 +141,24 @@ def build_tree(X: ArrayLike, log_density: LogDensity = None, *, k: int | None = 
         # everything is mapped back to the caller's numbering at the end
         perm, nb, dist, tree = knn_local(Xd, k, progress=progress)
     f = _log_density_values(log_density, X, n, perm)
-    transient = _Transient(dist, tree, partial(_rows, Xd if tree is None else tree[0]))
+    transient = _Transient(dist, tree, partial(_rows, Xd, perm))
     del dist, tree, Xd, X  # held by ``transient`` alone from here on: freed before the merge
     return _tree_from_graph(nb, transient, f, d=d, E=E, k=int(k), connect=connect, backend=backend, perm=perm)
 
 
-def _rows(X, rows=None):
-    """``X``, or some of its rows."""
-    return X if rows is None else X[rows]
+def _rows(X, perm, rows=None):
+    """The points in the internal numbering (``X[perm]``; ``X`` itself when ``perm`` is None), all
+    or some ``rows`` of them: gathered when asked for, never kept beside the kNN lists."""
+    if perm is None:
+        return X if rows is None else X[rows]
+    return X[perm] if rows is None else X[perm[rows]]
 
 
 class _Transient:
     """What the graph passes of :func:`_tree_from_graph` need and the merge does not: the kNN
     distances ``dist`` (None when the caller gave the neighbours), the KD-tree arrays ``tree``
-    of :func:`~topotree.graph.knn_local` (its points first; None: none) and ``points(rows=None)``
-    (the points in the internal numbering, all or some rows). Handed over in this holder, which
+    of :func:`~topotree.graph.knn_local` (its points slot None; None: no tree) and ``points(rows=None)``
+    (the points in the internal numbering, all or some rows, gathered on demand). Handed over in this holder, which
     :func:`_tree_from_graph` empties once they are used: the caller keeps only the empty holder,
     so no n x d array is alive during the merge (at 1e5 x 128 the points' 100 MB are freed there)."""
 
@@ -249,7 +252,9 @@ def _tree_from_graph(nb, transient, f, *, d, E, k, connect, backend, perm=None, 
         if lazy_points and _n_components(nb) == 1:  # one component: no need to load the points
             bridges = np.zeros((0, 2), dtype=np.int64)
         else:
-            bridges = bridge_components(points(), nb, tree=tree)
+            pts = points()  # the tree's order, gathered only now: not alive beside the distances
+            bridges = bridge_components(pts, nb, tree=None if tree is None else (pts, *tree[1:]))
+            del pts
     else:
         bridges = np.zeros((0, 2), dtype=np.int64)
     if chains.shape[0]:

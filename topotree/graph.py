@@ -84,7 +84,8 @@ def knn_local(X, k, *, progress=None):
     Returns ``(perm, indices, distances, tree)``: row i and the indices refer to point ``perm[i]``
     of X, ordered so that near points have near numbers (the KD-tree's leaf order), which makes
     every later pass over the graph cache-friendly; ``tree`` is the KD-tree's arrays
-    ``(Xs, start, end, left, right, lo, hi)`` with ``Xs = X[perm]``.
+    ``(None, start, end, left, right, lo, hi)``: its points ``X[perm]`` are not kept (an n x d
+    copy beside the lists; :func:`bridge_components` takes ``(X[perm], start, ...)``).
     """
     n, d = X.shape
     show = n >= 100_000 if progress is None else bool(progress)
@@ -110,7 +111,7 @@ def knn_local(X, k, *, progress=None):
         # leaves against the leaves they can reach, float32 GEMM screen, exact re-rank
         perm, idx, tree = knn_blocks(X, k, _block_leafsize(d), bar)
         bar.close()
-        return perm, idx, exact_distances(tree[0], perm, idx, tree_formula=d <= _KDTREE_MAX_DIM), tree
+        return perm, idx, exact_distances(X, perm, idx, tree_formula=d <= _KDTREE_MAX_DIM, rows=perm), tree
     n_batches = max(1, min(50, leaves.shape[0] // 64)) if show else 1  # batches only feed the bar
     for batch in np.array_split(leaves, n_batches):
         with parallel_chunksize(32):  # leaves differ in cost: hand them out in small chunks
@@ -121,7 +122,8 @@ def knn_local(X, k, *, progress=None):
         raise RuntimeError("kNN search left a neighbour list unfilled")
     if d > _KDTREE_MAX_DIM:  # one distance formula above 16 dims, whichever search found them
         dist = exact_distances(Xs, perm, idx)
-    return perm, idx, dist, tree
+    # the copy of the points in the tree's order is dropped: X[perm] gives it again if needed
+    return perm, idx, dist, (None, *tree[1:])
 
 
 def _search_method(n, d):
@@ -204,22 +206,26 @@ def _drop_self_or_last(found, out):
             c += 1
 
 
-def exact_distances(Xs, perm, idx, tree_formula=False):
+def exact_distances(Xs, perm, idx, tree_formula=False, rows=None):
     """Distances ``|Xs[i] - Xs[idx[i, j]]|`` (one numpy reduction, the same on every path above
     16 dimensions, so the method never shows in the last bits; ``tree_formula``: the KD-tree
     query's own loop instead, as up to 16 dimensions), rows reordered by distance, ties by the
-    caller's index ``perm[idx]``; ``idx`` is reordered in place."""
+    caller's index ``perm[idx]``; ``idx`` is reordered in place. With ``rows``, point i is
+    ``Xs[rows[i]]`` (the caller's points read through the tree's order, not copied into it)."""
     n, k = idx.shape
     dist = np.empty((n, k))
     block = max(1, _DIFF_BYTES // (8 * k * Xs.shape[1]))
 
-    def rows(lo):
+    def one_block(lo):
         hi = min(n, lo + block)
         if tree_formula:
             dd = np.empty((hi - lo, k))
-            tree_distances(Xs, idx[lo:hi], lo, dd)
-        else:
+            tree_distances(Xs, idx[lo:hi], lo, dd, rows)
+        elif rows is None:
             diff = Xs[lo:hi, None, :] - Xs[idx[lo:hi]]
+            dd = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        else:
+            diff = Xs[rows[lo:hi], None, :] - Xs[rows[idx[lo:hi]]]
             dd = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
         o = np.lexsort((perm[idx[lo:hi]], dd), axis=-1)
         dist[lo:hi] = np.take_along_axis(dd, o, axis=1)
@@ -227,7 +233,7 @@ def exact_distances(Xs, perm, idx, tree_formula=False):
 
     # blocks of rows are independent (numpy releases the GIL in them): on all workers
     with ThreadPoolExecutor(worker_threads()) as ex:
-        list(ex.map(rows, range(0, n, block)))
+        list(ex.map(one_block, range(0, n, block)))
     return dist
 
 
