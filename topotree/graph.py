@@ -111,7 +111,7 @@ def knn_local(X, k, *, progress=None):
         # leaves against the leaves they can reach, float32 GEMM screen, exact re-rank
         perm, idx, tree = knn_blocks(X, k, _block_leafsize(d), bar)
         bar.close()
-        return perm, idx, exact_distances(X, perm, idx, tree_formula=d <= _KDTREE_MAX_DIM, rows=perm), tree
+        return perm, idx, _exact_distances(X, perm, idx, tree_formula=d <= _KDTREE_MAX_DIM, rows=perm), tree
     n_batches = max(1, min(50, leaves.shape[0] // 64)) if show else 1  # batches only feed the bar
     for batch in np.array_split(leaves, n_batches):
         with parallel_chunksize(32):  # leaves differ in cost: hand them out in small chunks
@@ -206,12 +206,17 @@ def _drop_self_or_last(found, out):
             c += 1
 
 
-def exact_distances(Xs, perm, idx, tree_formula=False, rows=None):
+def exact_distances(Xs, perm, idx, tree_formula=False):
     """Distances ``|Xs[i] - Xs[idx[i, j]]|`` (one numpy reduction, the same on every path above
     16 dimensions, so the method never shows in the last bits; ``tree_formula``: the KD-tree
     query's own loop instead, as up to 16 dimensions), rows reordered by distance, ties by the
-    caller's index ``perm[idx]``; ``idx`` is reordered in place. With ``rows``, point i is
-    ``Xs[rows[i]]`` (the caller's points read through the tree's order, not copied into it)."""
+    caller's index ``perm[idx]``; ``idx`` is reordered in place."""
+    return _exact_distances(Xs, perm, idx, tree_formula)
+
+
+def _exact_distances(Xs, perm, idx, tree_formula=False, rows=None):
+    """:func:`exact_distances`; with ``rows``, point i is ``Xs[rows[i]]`` (the caller's points
+    read through the tree's order, not copied into it)."""
     n, k = idx.shape
     dist = np.empty((n, k))
     block = max(1, _DIFF_BYTES // (8 * k * Xs.shape[1]))
