@@ -452,7 +452,8 @@ def knn_blocks(X, k, leafsize, bar=None):
     """Exact kNN by KD-tree leaves and float32 GEMM screening (see the module's docstring).
 
     Returns ``(perm, idx, tree)``: the KD-tree's order ``perm`` and arrays
-    ``(Xs, start, end, left, right, lo, hi)``, and the (n, k) neighbour indices in that order
+    ``(None, start, end, left, right, lo, hi)`` (no copy of its points ``X[perm]``; the boxes are
+    of them, in the caller's axes), and the (n, k) neighbour indices in that order
     (self excluded), sorted by exact distance, ties by the caller's index. Distances are left
     to the caller (:func:`topotree.graph.knn_local` computes them one way for every method).
     """
