@@ -264,7 +264,7 @@ def test_no_copy_of_the_points_is_alive_during_the_merge(dim, monkeypatch):
     from topotree import build
 
     refs, alive, copies, at_bridges = [], [], [], []
-    real_knn, real_merge, real_bridges = build.knn_local, build._merged_tree, build.bridge_components
+    real_knn, real_merge, real_bridges = build.knn_local, build._merged_tree, build._bridge_labelled
 
     def knn_local(X, k, progress=None):
         perm, nb, dist, tree = real_knn(X, k, progress=progress)
@@ -272,19 +272,20 @@ def test_no_copy_of_the_points_is_alive_during_the_merge(dim, monkeypatch):
         refs.append(weakref.ref(dist))
         return perm, nb, dist, tree
 
-    def bridge_components(points, neighbors, **kwargs):
+    def bridge_labelled(points, comp, **kwargs):
         at_bridges.append([r() is not None for r in refs])
         refs.append(weakref.ref(points))
-        return real_bridges(points, neighbors, **kwargs)
+        return real_bridges(points, comp, **kwargs)
 
     def merged_tree(*args, **kwargs):
         alive.append([r() is not None for r in refs])
         return real_merge(*args, **kwargs)
 
     monkeypatch.setattr(build, "knn_local", knn_local)
-    monkeypatch.setattr(build, "bridge_components", bridge_components)
+    monkeypatch.setattr(build, "_bridge_labelled", bridge_labelled)
     monkeypatch.setattr(build, "_merged_tree", merged_tree)
     X = hierarchical_mixture(1500, dim=dim, n_leaves=3, seed=0).X
+    X = np.r_[X, X[:300] + 1e3 * X.std()]  # a far copy of some points: two components to bridge
     tree = tt.build_tree(X, k=10)
     assert copies == [None] and at_bridges == [[False]] and alive == [[False, False]]
     monkeypatch.undo()

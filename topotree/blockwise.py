@@ -499,7 +499,7 @@ def build_tree_blockwise(X: Any, log_density: LogDensity = None, *, k: int | Non
         if values is not None:
             f = check_vector(_compute([values], show)[0], n, "log_density(X)")
         return _tree_from_graph(nb, _Transient(points=points), f, d=d, E=E, k=int(k), connect=connect,
-                                backend=backend, lazy_points=True)
+                                backend=backend)
 
     k = _check_k(k, n)
     if n > MAX_POINTS:

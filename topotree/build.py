@@ -16,7 +16,7 @@ from ._validation import as_numpy, check_bool, check_choice, check_int, check_po
 from .density import knn_log_density
 from .disjoint_set import ds_find, ds_new, ds_union
 from ._components import components
-from .graph import adjacency, bridge_components, earlier_adjacency, knn_approx, knn_local
+from .graph import _bridge_labelled, adjacency, earlier_adjacency, knn_approx, knn_local
 from .tree import ClusterTree
 
 __all__ = ["build_tree", "default_k"]
@@ -210,15 +210,15 @@ def _log_density_values(log_density, X, n, perm):
     return f if perm is None else f[perm]
 
 
-def _tree_from_graph(nb, transient, f, *, d, E, k, connect, backend, perm=None, lazy_points=False):
+def _tree_from_graph(nb, transient, f, *, d, E, k, connect, backend, perm=None):
     """The merge tree from the kNN graph: shared by the in-memory and the blockwise (Dask) paths.
 
     ``nb``: (n, k) neighbours in the internal numbering (``perm[i]``: caller's index of point i;
     None: the caller's numbering); ``transient``: a :class:`_Transient` holding their distances,
     the KD-tree and the (rescaled) points in that numbering, emptied here once they are used;
     ``f``: the given log-density in that numbering, or None for the kNN estimate. The points are
-    used only when bridges or duplicate chains need coordinates (``lazy_points``: loading all of
-    them is costly, so they are not loaded when the graph is connected).
+    gathered (in memory) or loaded (blockwise) only when bridges or duplicate chains need
+    coordinates: not at all for a connected graph without exact copies.
     """
     dist, tree, points = transient.take()
     n = nb.shape[0]
@@ -248,15 +248,13 @@ def _tree_from_graph(nb, transient, f, *, d, E, k, connect, backend, perm=None, 
         # group is one component from its first copy on, whatever the order of the input.
         chains = _duplicate_chains(points, dist[:, -1], rank)
     del dist  # freed before the bridges' search
+    bridges = np.zeros((0, 2), dtype=np.int64)
     if connect:
-        if lazy_points and _n_components(nb) == 1:  # one component: no need to load the points
-            bridges = np.zeros((0, 2), dtype=np.int64)
-        else:
-            pts = points()  # the tree's order, gathered only now: not alive beside the distances
-            bridges = bridge_components(pts, nb, tree=None if tree is None else (pts, *tree[1:]))
+        comp = components(nb)
+        if comp.max() > 0:  # several components: the points gathered (or loaded) only now, to join them
+            pts = points()
+            bridges = _bridge_labelled(pts, comp, tree=None if tree is None else (pts, *tree[1:]))
             del pts
-    else:
-        bridges = np.zeros((0, 2), dtype=np.int64)
     if chains.shape[0]:
         bridges = np.concatenate([bridges, chains])
     del tree, points  # not needed any more: freed before the graph passes
@@ -282,10 +280,6 @@ def _merged_tree(f, order, rank, graph, edges, *, neighbors, bridges, k, kind, b
         f, order, neighbors, bridges, arrays = _to_caller(perm, f, order, neighbors, bridges, arrays)
     return ClusterTree(log_density=f, order=order, neighbors=neighbors, bridges=bridges, k=int(k), density=kind,
                        **arrays)
-
-
-def _n_components(nb):
-    return int(components(nb).max()) + 1 if nb.shape[0] else 0
 
 
 def _is_knn_estimate(f, dist, d, E):
