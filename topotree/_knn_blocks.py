@@ -533,15 +533,13 @@ def _boxes(Xs, start, end, left, right, order=None):
     hi = np.empty((m, d))
     for N in range(m - 1, -1, -1):
         if left[N] == -1:
+            lo[N] = np.inf
+            hi[N] = -np.inf
             for p in range(start[N], end[N]):
                 r = p if order is None else order[p]
                 for j in range(d):
-                    if p == start[N]:
-                        lo[N, j] = Xs[r, j]
-                        hi[N, j] = Xs[r, j]
-                    else:
-                        lo[N, j] = min(lo[N, j], Xs[r, j])
-                        hi[N, j] = max(hi[N, j], Xs[r, j])
+                    lo[N, j] = min(lo[N, j], Xs[r, j])
+                    hi[N, j] = max(hi[N, j], Xs[r, j])
         else:
             a, b = left[N], right[N]
             for j in range(d):
